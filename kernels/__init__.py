@@ -1,0 +1,38 @@
+"""Numba kernels for Sideman: chords, key, voicing. Pure functions on numpy arrays.
+
+Imports nothing from live/ and does no I/O. Call ``warmup()`` when a rig loads so every
+kernel compiles (or loads from numba's cache) before the first note.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_classes,
+                     chord_recognize, chord_symbol, parse_chord_symbol)
+from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
+from .voicing import voice_chord
+
+__all__ = [
+    "QUALITIES", "QUALITY_INTERVALS", "QUALITY_SUFFIX", "KK_MAJOR", "KK_MINOR",
+    "chord_recognize", "chord_pitch_classes", "chord_symbol", "parse_chord_symbol",
+    "key_update", "key_estimate", "voice_chord", "warmup",
+]
+
+
+def warmup():
+    """Call every njit kernel once with real shapes and dtypes. Thread: control, at rig load."""
+    weights = np.zeros(12)
+    weights[[0, 4, 7]] = 1.0
+    root, quality, _ = chord_recognize(weights, 0)
+    pcs = np.empty(4, dtype=np.int64)
+    chord_pitch_classes(root, quality, pcs)
+    state = np.zeros(12)
+    key_update(state, 0, 1.0, 0.99)
+    key_estimate(state)
+    prev = np.full(4, -1, dtype=np.int64)
+    out = np.empty(4, dtype=np.int64)
+    voice_chord(root, quality, prev, 52, 76, out)
+    voice_chord(root, quality, out.copy(), 52, 76, out)
+    out3 = np.empty(3, dtype=np.int64)
+    voice_chord(root, quality, np.full(3, -1, dtype=np.int64), 52, 76, out3)

@@ -1,0 +1,97 @@
+"""The engine's two clocks: audio frames (the heartbeat) and musical time (beats).
+
+Threading model
+---------------
+- ``FrameClock`` is written only by the audio-clock callback (one ``advance`` per
+  block) and read by every other thread. Its fields are plain ints; a reader may see
+  the previous block, never a torn value (the GIL makes each store atomic).
+- ``Transport`` is owned by the planner thread: it maps beats to frames through a
+  tempo anchor. The audio thread never calls it; it only reads ``FrameClock``.
+
+Every event in the engine carries its time in frames of the one ``FrameClock``.
+Wall-clock time is only for display.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class FrameClock:
+    """Counts audio frames, one block at a time.
+
+    ``block_start`` is the frame at which the block being processed starts;
+    ``block_end`` is one past its last frame. ``block_ns`` is ``perf_counter_ns`` at
+    the start of the block, for display and for input timestamps only.
+    """
+
+    __slots__ = ("sr", "block", "block_start", "block_end", "block_ns", "blocks")
+
+    def __init__(self, sr: int, block: int) -> None:
+        self.sr = int(sr)
+        self.block = int(block)
+        self.block_start = 0
+        self.block_end = self.block
+        self.block_ns = time.perf_counter_ns()
+        self.blocks = 0
+
+    def advance(self) -> None:
+        """Called once per block by the audio-clock callback, before dispatch."""
+        if self.blocks:
+            self.block_start += self.block
+        self.block_end = self.block_start + self.block
+        self.block_ns = time.perf_counter_ns()
+        self.blocks += 1
+
+    def seconds(self, frames: int) -> float:
+        return frames / self.sr
+
+
+class Transport:
+    """Beats <-> frames for one tempo anchor; tempo changes move the anchor.
+
+    Beat 0 is wherever the caller starts the transport (after any count-in); the
+    transport itself only knows ``(anchor_frame, anchor_beat, bpm)``. Changing the
+    tempo at beat ``b`` keeps every earlier beat where it was.
+    """
+
+    __slots__ = ("sr", "bpm", "meter", "anchor_frame", "anchor_beat", "running")
+
+    def __init__(self, sr: int, bpm: float, meter: int) -> None:
+        if not 20.0 <= bpm <= 400.0:
+            raise ValueError(f"tempo must be 20..400 bpm, got {bpm}")
+        self.sr = int(sr)
+        self.bpm = float(bpm)
+        self.meter = int(meter)
+        self.anchor_frame = 0
+        self.anchor_beat = 0.0
+        self.running = False
+
+    @property
+    def frames_per_beat(self) -> float:
+        return self.sr * 60.0 / self.bpm
+
+    def start(self, frame: int, beat: float = 0.0) -> None:
+        self.anchor_frame = int(frame)
+        self.anchor_beat = float(beat)
+        self.running = True
+
+    def frame_at(self, beat: float) -> int:
+        return self.anchor_frame + int(round((beat - self.anchor_beat) * self.frames_per_beat))
+
+    def beat_at(self, frame: int) -> float:
+        return self.anchor_beat + (frame - self.anchor_frame) / self.frames_per_beat
+
+    def set_tempo(self, bpm: float, at_beat: float) -> None:
+        """Change tempo from ``at_beat`` on; beats before it keep their frames."""
+        if not 20.0 <= bpm <= 400.0:
+            raise ValueError(f"tempo must be 20..400 bpm, got {bpm}")
+        frame = self.frame_at(at_beat)
+        self.anchor_frame = frame
+        self.anchor_beat = float(at_beat)
+        self.bpm = float(bpm)
+
+    def bar_beat(self, beat: float) -> tuple[int, float]:
+        """(bar index, beat within bar) for a beat position."""
+        bar = int(beat // self.meter)
+        return bar, beat - bar * self.meter

@@ -1,0 +1,352 @@
+"""The engine: the audio-clock callback that reads the musician, plays the band and
+records the take.
+
+Threading model
+---------------
+- ``Engine.tick`` is the audio-clock callback: pyo calls it once per block (live on
+  JACK/PortAudio, or from ``server.process()`` offline). It drains MIDI input, updates
+  the listener, sounds the musician at once, dispatches the planner's events that fall
+  in this block to pyo voices and MIDI out, and records. It allocates no containers,
+  waits on nothing and never raises: an exception is caught and counted, and the
+  show goes on.
+- The planner thread writes the ``EventRing`` and reads the listener (see planner.py).
+- The control thread builds the engine, asks it to stop (``request_stop``) and, once
+  the audio clock has silenced everything, writes the take.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from live.accompanist import PartInfo, RuleAccompanist
+from live.events import MUSICIAN, NOTE_OFF, NOTE_ON, EventRing
+from live.listener import Listener
+from live.planner import Planner
+from live.clock import FrameClock
+
+MAX_INPUT_PER_BLOCK = 256
+REC_CAPACITY = 1 << 20
+CB_HISTORY = 1 << 16
+MUSICIAN_EID = 1 << 40  # musician event ids live far above the planner's
+
+
+@dataclass(slots=True)
+class EngineStats:
+    blocks: int = 0
+    callback_errors: int = 0
+    input_events: int = 0
+    input_dropped: int = 0
+    late_events: int = 0
+    late_max_frames: int = 0
+    band_notes: int = 0
+    rec_dropped: int = 0
+
+
+class Recorder:
+    """Preallocated log of every MIDI message the engine heard or played, in frames."""
+
+    def __init__(self, capacity: int = REC_CAPACITY) -> None:
+        self.frame = np.zeros(capacity, np.int64)
+        self.track = np.zeros(capacity, np.int8)  # part index, MUSICIAN for the musician
+        self.status = np.zeros(capacity, np.uint8)
+        self.d1 = np.zeros(capacity, np.uint8)
+        self.d2 = np.zeros(capacity, np.uint8)
+        self.n = 0
+        self.dropped = 0
+        self.capacity = capacity
+
+    def add(self, frame: int, track: int, status: int, d1: int, d2: int) -> None:
+        n = self.n
+        if n >= self.capacity:
+            self.dropped += 1
+            return
+        self.frame[n] = frame
+        self.track[n] = track
+        self.status[n] = status
+        self.d1[n] = d1
+        self.d2[n] = d2
+        self.n = n + 1
+
+    def events(self) -> np.ndarray:
+        """(n, 5) int64 copy: frame, track, status, d1, d2. Control thread."""
+        n = self.n
+        return np.stack([self.frame[:n], self.track[:n].astype(np.int64),
+                         self.status[:n].astype(np.int64), self.d1[:n].astype(np.int64),
+                         self.d2[:n].astype(np.int64)], axis=1)
+
+
+class Engine:
+    """Listener + planner + voices + MIDI out, driven one block at a time."""
+
+    def __init__(self, rig, *, sr: int, block: int, parts: list, musician_part,
+                 midi_outs: list | None = None, accompanist=None, seed: int = 0,
+                 horizon_ms: float = 30.0) -> None:
+        self.rig = rig
+        self.clock = FrameClock(sr, block)
+        self.listener = Listener(rig.input.split, rig.mode)
+        self.ring = EventRing(8192)
+        self.band_cfg = [p for p in rig.band if p.enabled]
+        infos = [PartInfo(i, p.role, p.low, p.high) for i, p in enumerate(self.band_cfg)]
+        rules = RuleAccompanist(infos, seed=seed)
+        self.planner = Planner(clock=self.clock, listener=self.listener, ring=self.ring,
+                               accompanist=accompanist or rules, fallback=rules,
+                               tempo=rig.tempo, meter=rig.meter, style=rig.style,
+                               swing=rig.swing, mode=rig.mode, count_in=rig.count_in,
+                               sync_start=rig.sync_start, horizon_ms=horizon_ms)
+        self.planner.roles = {i: p.role for i, p in enumerate(self.band_cfg)}
+        self.parts = parts  # pyo instruments, one per enabled band part (or None)
+        self.musician = musician_part
+        self.midi_outs = midi_outs or []
+        self.midi_ins: list = []
+        self.file_source = None
+        self.recorder = Recorder()
+        self.stats = EngineStats()
+        n = len(self.band_cfg)
+        self.owner = np.full((max(n, 1), 128), -1, np.int64)
+        self.channel = np.array([p.channel - 1 for p in self.band_cfg] or [0], np.int64)
+        self.musician_owner = np.full(128, -1, np.int64)
+        self.musician_voiced = np.zeros(128, np.int8)
+        ch = rig.input.channels
+        self.accept_channel = np.array([not ch or (c + 1) in ch for c in range(16)], np.bool_)
+        self.thru = rig.input.thru
+        self.thru_ch = rig.input.thru_channel - 1
+        self.controls = {}
+        for c in rig.controls:
+            self.controls[(c.type, c.number)] = (c.action, -1 if c.channel is None else c.channel - 1)
+        self.cb_ns = np.zeros(CB_HISTORY, np.int64)
+        self._msg = [0, 0, 0]  # reused for every MIDI out message
+        self.stop_requested = False
+        self.silenced = False
+        self.end_of_input = False
+
+    # -- control thread ------------------------------------------------------
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def start(self) -> None:
+        """Send program changes; without sync start the band starts now."""
+        for i, p in enumerate(self.band_cfg):
+            if p.role != "drums":
+                self._send(0xC0 | int(self.channel[i]), p.program - 1, -1)
+        if self.thru:
+            self._send(0xC0 | self.thru_ch, self.rig.input.program - 1, -1)
+        if not self.planner.sync_start:
+            self.planner.start_frame = self.clock.block_end
+
+    # -- audio thread ----------------------------------------------------------
+    def tick(self) -> None:
+        """The audio-clock callback. Never raises."""
+        t0 = time.perf_counter_ns()
+        try:
+            clock = self.clock
+            clock.advance()
+            if self.stop_requested:
+                if not self.silenced:
+                    self.all_notes_off()
+                    self.silenced = True
+                return
+            bs, be = clock.block_start, clock.block_end
+            for mi in self.midi_ins:
+                for _ in range(MAX_INPUT_PER_BLOCK):
+                    m = mi.get_message()
+                    if m is None:
+                        break
+                    self.on_input(m[0], bs)
+            src = self.file_source
+            if src is not None:
+                src.poll(be, self.on_input)
+            ring = self.ring
+            r, w = ring.read, ring.write
+            while r < w:
+                i = r & ring.mask
+                f = int(ring.frame[i])
+                if f >= be:
+                    break
+                if f < bs:
+                    self.stats.late_events += 1
+                    if bs - f > self.stats.late_max_frames:
+                        self.stats.late_max_frames = bs - f
+                self.dispatch(int(ring.kind[i]), int(ring.part[i]), int(ring.note[i]),
+                              int(ring.vel[i]), int(ring.eid[i]), max(f, bs))
+                r += 1
+            ring.read = r
+        except Exception:
+            self.stats.callback_errors += 1
+        finally:
+            b = self.stats.blocks
+            self.cb_ns[b & (CB_HISTORY - 1)] = time.perf_counter_ns() - t0
+            self.stats.blocks = b + 1
+
+    def on_input(self, msg, frame: int) -> None:
+        """One incoming MIDI message. Malformed input is dropped and counted."""
+        st = self.stats
+        n = len(msg)
+        if n == 0 or n > 3 or msg[0] < 0x80 or msg[0] > 0xEF:
+            st.input_dropped += 1
+            return
+        status = msg[0]
+        kind = status & 0xF0
+        ch = status & 0x0F
+        need = 2 if kind in (0xC0, 0xD0) else 3
+        if n != need or msg[1] > 127 or (n == 3 and msg[2] > 127):
+            st.input_dropped += 1
+            return
+        if not self.accept_channel[ch]:
+            return
+        st.input_events += 1
+        d1 = msg[1]
+        d2 = msg[2] if n == 3 else 0
+        if kind == 0x90 and d2 > 0:
+            self._musician_on(d1, d2, frame)
+        elif kind == 0x80 or kind == 0x90:
+            self._musician_off(d1, frame)
+        elif kind == 0xB0:
+            ctl = self.controls.get(("cc", d1))
+            if ctl is not None and d2 >= 64 and ctl[1] in (-1, ch):
+                self._control(ctl[0], frame)
+                return
+            if d1 == 64:
+                self._pedal(d2 >= 64, frame)
+            elif d1 == 123 or d1 == 120:
+                self._musician_all_off(frame)
+            elif self.thru:
+                self._send(0xB0 | self.thru_ch, d1, d2)
+        elif kind == 0xC0:
+            ctl = self.controls.get(("program", d1))
+            if ctl is not None and ctl[1] in (-1, ch):
+                self._control(ctl[0], frame)
+        elif self.thru:  # pitch bend, aftertouch: pass through to the musician's channel
+            self._send(kind | self.thru_ch, d1, d2 if n == 3 else -1)
+
+    def _control(self, action: str, frame: int) -> None:
+        if action == "stop":
+            self.stop_requested = True
+        elif action == "start":
+            if self.planner.start_frame < 0:
+                self.planner.start_frame = frame
+        elif action == "panic":
+            self.all_notes_off()
+        elif action == "tempo_up":
+            self.planner.request_tempo(self.planner.transport.bpm + 4)
+        elif action == "tempo_down":
+            self.planner.request_tempo(self.planner.transport.bpm - 4)
+
+    def _musician_on(self, note: int, vel: int, frame: int) -> None:
+        ctl = self.controls.get(("note", note))
+        if ctl is not None:
+            self._control(ctl[0], frame)
+            return
+        li = self.listener
+        li.note_on(note, vel, frame)
+        if self.planner.sync_start and self.planner.start_frame < 0:
+            self.planner.start_frame = frame
+        eid = MUSICIAN_EID + li.n_on
+        old = self.musician_owner[note]
+        if old >= 0 and self.musician is not None:
+            self.musician.note_off(note, old)
+        self.musician_owner[note] = eid
+        self.musician_voiced[note] = 1
+        if self.musician is not None:
+            self.musician.note_on(note, vel, eid)
+        self.recorder.add(frame, MUSICIAN, 0x90, note, vel)
+        if self.thru:
+            self._send(0x90 | self.thru_ch, note, vel)
+
+    def _musician_off(self, note: int, frame: int) -> None:
+        if self.controls.get(("note", note)) is not None:
+            return
+        if self.listener.note_off(note):
+            self._musician_release(note, frame)
+        if self.thru:
+            self._send(0x80 | self.thru_ch, note, 0)
+
+    def _musician_release(self, note: int, frame: int) -> None:
+        eid = self.musician_owner[note]
+        if eid < 0:
+            return  # note-off without note-on: nothing to end
+        if self.musician is not None:
+            self.musician.note_off(note, eid)
+        self.musician_owner[note] = -1
+        self.musician_voiced[note] = 0
+        self.recorder.add(frame, MUSICIAN, 0x80, note, 0)
+
+    def _pedal(self, down: bool, frame: int) -> None:
+        self.listener.sustain(down)
+        self.recorder.add(frame, MUSICIAN, 0xB0, 64, 127 if down else 0)
+        if self.thru:
+            self._send(0xB0 | self.thru_ch, 64, 127 if down else 0)
+        if not down:
+            held = self.listener.held
+            for note in range(128):
+                if self.musician_voiced[note] and held[note] == 0:
+                    self._musician_release(note, frame)
+
+    def _musician_all_off(self, frame: int) -> None:
+        self.listener.all_off()
+        for note in range(128):
+            if self.musician_owner[note] >= 0:
+                self._musician_release(note, frame)
+        if self.thru:
+            self._send(0xB0 | self.thru_ch, 123, 0)
+
+    def dispatch(self, kind: int, part: int, note: int, vel: int, eid: int, frame: int) -> None:
+        """Play one planned event now: pyo voice, MIDI out, recording."""
+        inst = self.parts[part] if part < len(self.parts) else None
+        ch = int(self.channel[part])
+        owner = self.owner[part, note]
+        if kind == NOTE_ON:
+            if owner >= 0:  # re-trigger: end the sounding one first
+                if inst is not None:
+                    inst.note_off(note, owner)
+                self._send(0x80 | ch, note, 0)
+                self.recorder.add(frame, part, 0x80, note, 0)
+            self.owner[part, note] = eid
+            if inst is not None:
+                inst.note_on(note, vel, eid)
+            self._send(0x90 | ch, note, vel)
+            self.recorder.add(frame, part, 0x90, note, vel)
+            self.stats.band_notes += 1
+        elif owner == eid:
+            self.owner[part, note] = -1
+            if inst is not None:
+                inst.note_off(note, eid)
+            self._send(0x80 | ch, note, 0)
+            self.recorder.add(frame, part, 0x80, note, 0)
+
+    def all_notes_off(self) -> None:
+        """End every sounding note on every output: voices, MIDI out, the recording."""
+        frame = self.clock.block_start
+        for part in range(self.owner.shape[0]):
+            ch = int(self.channel[part])
+            for note in range(128):
+                if self.owner[part, note] >= 0:
+                    self.owner[part, note] = -1
+                    self._send(0x80 | ch, note, 0)
+                    self.recorder.add(frame, part, 0x80, note, 0)
+            if part < len(self.parts) and self.parts[part] is not None:
+                self.parts[part].all_off()
+        self._musician_all_off(frame)
+        self.listener.all_off()
+        for ch in range(16):
+            self._send(0xB0 | ch, 64, 0)
+            self._send(0xB0 | ch, 123, 0)
+        self.ring.clear()
+
+    def _send(self, status: int, d1: int, d2: int) -> None:
+        if not self.midi_outs:
+            return
+        msg = self._msg
+        if d2 < 0:
+            msg = msg[:2]  # program change / channel pressure (rare; allocates)
+        msg[0] = status
+        msg[1] = d1
+        if d2 >= 0:
+            msg[2] = d2
+        for out in self.midi_outs:
+            try:
+                out.send_message(msg)
+            except Exception:
+                self.stats.callback_errors += 1

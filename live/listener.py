@@ -1,0 +1,124 @@
+"""What the musician is doing right now: held and sounding notes, the sustain pedal,
+the melody, onsets and velocities.
+
+Threading model
+---------------
+- The audio-clock callback is the only writer: ``note_on``, ``note_off``,
+  ``sustain`` and ``all_off`` touch preallocated numpy arrays and ints only; they
+  allocate nothing of their own and never raise.
+- The planner thread reads through ``snapshot``, a seqlock: it copies the arrays and
+  retries if ``version`` moved while it copied, so it never blocks the writer.
+
+Split point: notes below ``split`` are the chord zone, notes at or above it the
+melody zone. With no split, a ``chords`` rig treats every note as chord zone and a
+``lead`` rig every note as melody.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ONSET_CAPACITY = 256  # power of two
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An immutable copy of the listener, taken by the planner."""
+
+    version: int
+    chord_zone: np.ndarray  # float64[12], pitch-class weights of sounding chord-zone notes
+    chord_bass: int  # pitch class of the lowest sounding chord-zone note, -1 if none
+    melody_note: int  # highest sounding melody-zone note, -1 if none
+    onsets: np.ndarray  # int64[n, 3]: frame, note, velocity of recent onsets, oldest first
+    n_on: int  # total note-ons seen
+    last_onset_frame: int  # -1 if none
+
+
+class Listener:
+    """Preallocated state of the musician's input, written by the audio thread."""
+
+    def __init__(self, split: int | None, mode: str) -> None:
+        self.split = -1 if split is None else int(split)
+        self.all_chord = split is None and mode == "chords"
+        self.held = np.zeros(128, np.int16)  # velocity of physically held keys
+        self.sounding = np.zeros(128, np.int8)  # held, or released under the pedal
+        self.pedal = False
+        self.on_frame = np.zeros(ONSET_CAPACITY, np.int64)
+        self.on_note = np.zeros(ONSET_CAPACITY, np.int16)
+        self.on_vel = np.zeros(ONSET_CAPACITY, np.int16)
+        self.n_on = 0
+        self.version = 0
+        self.last_onset_frame = -1
+
+    def is_chord_zone(self, note: int) -> bool:
+        return self.all_chord or note < self.split
+
+    # -- audio thread ---------------------------------------------------------
+    def note_on(self, note: int, vel: int, frame: int) -> None:
+        self.version += 1
+        self.held[note] = vel
+        self.sounding[note] = 1
+        i = self.n_on & (ONSET_CAPACITY - 1)
+        self.on_frame[i] = frame
+        self.on_note[i] = note
+        self.on_vel[i] = vel
+        self.n_on += 1
+        self.last_onset_frame = frame
+        self.version += 1
+
+    def note_off(self, note: int) -> bool:
+        """Returns True when the note stops sounding (False: the pedal holds it)."""
+        self.version += 1
+        self.held[note] = 0
+        stops = not self.pedal
+        if stops:
+            self.sounding[note] = 0
+        self.version += 1
+        return stops
+
+    def sustain(self, down: bool) -> None:
+        self.version += 1
+        self.pedal = down
+        if not down:
+            np.copyto(self.sounding, self.held > 0, casting="unsafe")
+        self.version += 1
+
+    def all_off(self) -> None:
+        self.version += 1
+        self.held[:] = 0
+        self.sounding[:] = 0
+        self.pedal = False
+        self.version += 1
+
+    # -- planner thread -------------------------------------------------------
+    def snapshot(self, horizon_onsets: int = 64) -> Snapshot:
+        """Consistent copy of the state; retries while the audio thread writes."""
+        for _ in range(100):
+            v0 = self.version
+            if v0 & 1:
+                continue
+            sounding = self.sounding.copy()
+            n_on = self.n_on
+            last = self.last_onset_frame
+            k = min(n_on, horizon_onsets, ONSET_CAPACITY)
+            idx = (np.arange(n_on - k, n_on) & (ONSET_CAPACITY - 1)).astype(np.int64)
+            onsets = np.stack([self.on_frame[idx], self.on_note[idx].astype(np.int64),
+                               self.on_vel[idx].astype(np.int64)], axis=1)
+            if self.version == v0:
+                break
+        notes = np.flatnonzero(sounding)
+        chord_notes = notes[notes < self.split] if not self.all_chord else notes
+        melody_notes = notes[notes >= self.split] if not self.all_chord else notes[:0]
+        weights = np.zeros(12)
+        np.add.at(weights, chord_notes % 12, 1.0)
+        return Snapshot(
+            version=v0,
+            chord_zone=weights,
+            chord_bass=int(chord_notes[0] % 12) if chord_notes.size else -1,
+            melody_note=int(melody_notes[-1]) if melody_notes.size else -1,
+            onsets=onsets,
+            n_on=n_on,
+            last_onset_frame=last,
+        )

@@ -1,0 +1,308 @@
+"""The planner: decides the band's notes ahead of the beat, off the audio clock.
+
+Threading model
+---------------
+- ``Planner.step`` runs on the planner thread (``PlannerThread``) live, or inline
+  after each block when rendering offline; it is the only writer of the
+  ``EventRing``, the ``Transport`` and the accompanists.
+- The audio-clock callback talks to it only through plain ints it writes
+  (``start_frame``, ``stop_frame``) and the ``EventRing`` it reads.
+- Control threads call ``request_tempo``; the new tempo is picked up at the next
+  slot boundary.
+
+How a slot (a 16th note) becomes sound
+--------------------------------------
+1. Tentative: slots up to one beat past the commit horizon are decided early from the
+   latest listener snapshot: the Plan, shown by the stage view and revised whenever the
+   musician plays something new.
+2. Commit: when a slot's start comes within ``horizon`` frames of the audio clock, its
+   decision is made final (re-decided if the musician played since the tentative one
+   was made) and its note-ons and note-offs go into a heap by frame.
+3. Release: heap events that fall inside the horizon are pushed, in frame order, to
+   the ``EventRing``; the audio clock dispatches each in the block that contains it.
+   Inside the horizon nothing changes; beyond it everything may.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kernels import key_estimate, key_update
+from live.accompanist import SLOTS_PER_BEAT, Accompanist, Decision, SlotContext
+from live.clock import FrameClock, Transport
+from live.events import NOTE_OFF, NOTE_ON, EventRing
+from live.listener import ONSET_CAPACITY, Listener
+
+CORRECTION_SLOTS = 2
+
+
+@dataclass(slots=True)
+class PlannerStats:
+    slots_committed: int = 0
+    revisions: int = 0
+    late_commits: int = 0  # slots committed after their start frame
+    errors: int = 0
+    fallback: bool = False
+    corrections: int = 0  # harmony re-struck because the chord came just after the beat
+    decide_ns_max: int = 0
+    messages: list[str] = field(default_factory=list)  # shown by the UI, once each
+
+
+class Planner:
+    """Turns listener snapshots into committed band events, a slot at a time."""
+
+    def __init__(self, *, clock: FrameClock, listener: Listener, ring: EventRing,
+                 accompanist: Accompanist, fallback: Accompanist | None, tempo: float,
+                 meter: int, style: str, swing: float, mode: str, count_in: int = 0,
+                 sync_start: bool = True, horizon_ms: float = 30.0) -> None:
+        self.clock = clock
+        self.listener = listener
+        self.ring = ring
+        self.accompanist = accompanist
+        self.fallback = fallback
+        self.transport = Transport(clock.sr, tempo, meter)
+        self.style, self.swing, self.mode = style, swing, mode
+        self.count_in_slots = count_in * meter * SLOTS_PER_BEAT
+        self.sync_start = sync_start and count_in == 0
+        self.horizon = int(clock.sr * horizon_ms / 1000.0)
+        self.stats = PlannerStats()
+        self.start_frame = -1  # written by the audio thread on sync start
+        self.stop_frame = -1  # no slot starting at or after this frame is committed
+        self.ended = False
+        self._heap: list[tuple[int, int, int, int, int, int, int]] = []
+        self._seq = 0
+        self._eid = 0
+        self._next_commit = -self.count_in_slots
+        self._tentative: dict[int, Decision] = {}
+        self._tentative_version: dict[int, tuple[int, int]] = {}
+        self._open: list[tuple[int, int, int, int]] = []  # (off frame, part, note, eid)
+        self._key_state = np.zeros(12)
+        self._key_seen = 0
+        self.key = (-1, 0)
+        self._tempo_request: float | None = None
+        self.last: Decision | None = None
+        self.roles: dict[int, str] = {}  # part index -> role, for corrections
+        self._checked_version = -1
+        self.chord_log: list[tuple[int, int, object]] = []  # (slot, frame, Chord) at each change
+
+    # -- control side --------------------------------------------------------
+    def begin(self, frame: int | None = None) -> None:
+        """Start the transport now (no sync start) at ``frame`` or the next block."""
+        f = self.clock.block_end if frame is None else frame
+        self.transport.start(f + self.horizon, beat=-self.count_in_slots / SLOTS_PER_BEAT)
+
+    def request_tempo(self, bpm: float) -> None:
+        self._tempo_request = float(min(300.0, max(30.0, bpm)))
+
+    def plan_preview(self) -> list[Decision]:
+        """The tentative Plan beyond the commit horizon (for display)."""
+        return [self._tentative[s] for s in sorted(self._tentative)]
+
+    # -- planner thread ------------------------------------------------------
+    def step(self) -> None:
+        """Plan, commit and release whatever the clock has made due. Never raises."""
+        try:
+            self._step()
+        except Exception:  # the music goes on: count it, fall back, say it once
+            self.stats.errors += 1
+            self._fall_back(traceback.format_exc(limit=3))
+
+    def _fall_back(self, why: str) -> None:
+        if self.fallback is not None and self.accompanist is not self.fallback:
+            self.stats.messages.append(f"accompanist '{self.accompanist.name}' failed; "
+                                       f"rule-based band takes over: {why.strip().splitlines()[-1]}")
+            self.accompanist = self.fallback
+            self.stats.fallback = True
+            self._tentative.clear()
+        elif len(self.stats.messages) < 20:
+            self.stats.messages.append(f"planner error: {why.strip().splitlines()[-1]}")
+
+    def _step(self) -> None:
+        t = self.transport
+        if not t.running:
+            if self.sync_start and self.start_frame >= 0:
+                t.start(self.start_frame)
+            elif not self.sync_start and self.start_frame >= 0:
+                self.begin(self.start_frame)
+            else:
+                return
+        now = self.clock.block_start
+        self._update_key()
+        frontier = now + self.horizon
+        while not self.ended:
+            slot = self._next_commit
+            frame = t.frame_at(slot / SLOTS_PER_BEAT)
+            if frame >= frontier:
+                break
+            if 0 <= self.stop_frame <= frame:
+                self.ended = True
+                break
+            self._commit(slot, frame, now)
+        if not self.ended:
+            self._correct(now)
+            self._plan_ahead(frontier + t.frames_per_beat)
+        self._release(frontier)
+
+    def _ctx(self, slot: int, snap) -> SlotContext:
+        return SlotContext(slot=slot, meter=self.transport.meter, style=self.style,
+                           swing=self.swing, mode=self.mode, snapshot=snap, key=self.key,
+                           frames_per_beat=self.transport.frames_per_beat)
+
+    def _decide(self, slot: int, snap) -> Decision:
+        t0 = time.perf_counter_ns()
+        try:
+            d = self.accompanist.decide(self._ctx(slot, snap))
+        except Exception:
+            self.stats.errors += 1
+            self._fall_back(traceback.format_exc(limit=3))
+            d = self.accompanist.decide(self._ctx(slot, snap))
+        self.stats.decide_ns_max = max(self.stats.decide_ns_max, time.perf_counter_ns() - t0)
+        return d
+
+    def _correct(self, now: int) -> None:
+        """React when the musician's harmony arrives just after the beat it belongs to.
+
+        Slots are committed ``horizon`` ahead, so a chord played exactly on the beat
+        cannot be in that beat's decision. Like a player who hears the change a moment
+        late, we re-strike the harmony parts with the new chord at once, as long as the
+        beat began at most ``CORRECTION_SLOTS`` slots (an eighth note) ago.
+        """
+        snap = self.listener.snapshot()
+        if snap.version == self._checked_version:
+            return
+        self._checked_version = snap.version
+        t = self.transport
+        beat_slot = int(t.beat_at(now) * SLOTS_PER_BEAT) // SLOTS_PER_BEAT * SLOTS_PER_BEAT
+        window = CORRECTION_SLOTS * t.frames_per_beat / SLOTS_PER_BEAT
+        if beat_slot < 0 or now - t.frame_at(beat_slot / SLOTS_PER_BEAT) > window:
+            return
+        d = self._decide(beat_slot, snap)
+        if d.chord == self.accompanist.chord or d.chord.root < 0:
+            return
+        d.events = [e for e in d.events if self._role(e.part) != "drums"]
+        d.cut_parts = tuple(sorted({e.part for e in d.events} | set(d.cut_parts)))
+        self.stats.corrections += 1
+        self._apply(d, max(now + self.clock.block, t.frame_at(beat_slot / SLOTS_PER_BEAT)), now,
+                    shift_to=now + self.clock.block)
+
+    def _plan_ahead(self, until_frame: int) -> None:
+        snap = self.listener.snapshot()
+        slot = self._next_commit
+        t = self.transport
+        while t.frame_at(slot / SLOTS_PER_BEAT) < until_frame:
+            if self._tentative_version.get(slot, (None,))[0] != snap.version:
+                self._tentative[slot] = self._decide(slot, snap)
+                self._tentative_version[slot] = (snap.version, self.stats.slots_committed)
+            slot += 1
+
+    def _commit(self, slot: int, frame: int, now: int) -> None:
+        if self._tempo_request is not None and slot % SLOTS_PER_BEAT == 0:
+            self.transport.set_tempo(self._tempo_request, slot / SLOTS_PER_BEAT)
+            self._tempo_request = None
+            self._tentative.clear()
+            self._tentative_version.clear()
+            frame = self.transport.frame_at(slot / SLOTS_PER_BEAT)
+        snap = self.listener.snapshot()
+        d = self._tentative.pop(slot, None)
+        version, base = self._tentative_version.pop(slot, (None, None))
+        if d is not None and version != snap.version:
+            self.stats.revisions += 1  # the musician played since: decide again
+        if d is None or version != snap.version or base != self.stats.slots_committed:
+            # also when decided before the previous slot was final: voice leading and
+            # the chord in force must see the real past
+            d = self._decide(slot, snap)
+        self._next_commit = slot + 1
+        self.stats.slots_committed += 1
+        if frame < now:
+            self.stats.late_commits += 1
+        self._apply(d, frame, now)
+
+    def _apply(self, d: Decision, frame: int, now: int, shift_to: int | None = None) -> None:
+        """Make a decision final: advance the accompanist, schedule its notes."""
+        self.accompanist.commit(d)
+        if self.last is None or d.chord != self.last.chord:
+            self.chord_log.append((d.slot, frame, d.chord))
+        self.last = d
+        t = self.transport
+        if d.cut_parts:
+            keep = []
+            for off_frame, part, note, eid in self._open:
+                if part in d.cut_parts and off_frame > frame:
+                    self._push(frame, NOTE_OFF, part, note, 0, eid)
+                else:
+                    keep.append((off_frame, part, note, eid))
+            self._open = keep
+        self._open = [o for o in self._open if o[0] > now]
+        for ev in d.events:
+            self._eid += 1
+            on = t.frame_at(ev.beat)
+            off = max(on + 1, t.frame_at(ev.beat + ev.duration))
+            if shift_to is not None:
+                on = max(on, shift_to)
+                off = max(off, on + int(0.1 * t.frames_per_beat))
+            self._push(on, NOTE_ON, ev.part, ev.note, ev.velocity, self._eid)
+            self._push(off, NOTE_OFF, ev.part, ev.note, 0, self._eid)
+            self._open.append((off, ev.part, ev.note, self._eid))
+
+    def _role(self, part: int) -> str:
+        return self.roles.get(part, "")
+
+    def _push(self, frame: int, kind: int, part: int, note: int, vel: int, eid: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (frame, kind, self._seq, part, note, vel, eid))
+
+    def _release(self, frontier: int) -> None:
+        heap = self._heap
+        while heap and heap[0][0] < frontier:
+            frame, kind, _, part, note, vel, eid = heapq.heappop(heap)
+            self.ring.push(frame, kind, part, note, vel, eid)
+
+    def flush_offs(self) -> None:
+        """Release every pending note-off now (end of a take); note-ons are dropped."""
+        for frame, kind, _, part, note, vel, eid in sorted(self._heap):
+            if kind == NOTE_OFF:
+                self.ring.push(frame, kind, part, note, vel, eid)
+        self._heap.clear()
+        self._open.clear()
+
+    def _update_key(self) -> None:
+        li = self.listener
+        n = li.n_on
+        if n == self._key_seen:
+            return
+        start = max(self._key_seen, n - ONSET_CAPACITY)
+        for i in range(start, n):
+            j = i & (ONSET_CAPACITY - 1)
+            key_update(self._key_state, int(li.on_note[j]) % 12, 1.0, 0.93)
+        self._key_seen = n
+        tonic, mode, _conf = key_estimate(self._key_state)
+        self.key = (int(tonic), int(mode))
+
+
+class PlannerThread:
+    """Runs ``Planner.step`` every ``period_ms`` on its own daemon thread."""
+
+    def __init__(self, planner: Planner, period_ms: float = 1.0) -> None:
+        self.planner = planner
+        self.period = period_ms / 1000.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sideman-planner", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.planner.step()
+            time.sleep(self.period)
+
+    def __enter__(self) -> PlannerThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)

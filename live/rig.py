@@ -1,0 +1,708 @@
+"""Rigs: how Sideman is wired for one song or gig, read from a YAML file.
+
+A rig is a YAML file a musician copies and edits (the fields are listed in
+docs/rigs.md; the built-in rigs live in the top-level ``rigs/`` folder, installed
+as the package ``live.rigs``). A rig is read once, checked completely and turned
+into frozen dataclasses. After that its values are trusted: nothing downstream
+re-checks them. Every problem is a :class:`RigError` that names the file, the
+line, the dotted field, what is allowed and what was received::
+
+    rigs/duo.yaml:14 band.bass.channel must be 1..16, got 17
+
+Threading model: loading reads files and allocates, so it runs on the control
+thread before going live, never on the midi or audio thread. A loaded
+:class:`Rig` is immutable and any thread may read it. To change one, build a new
+copy with :meth:`Rig.with_overrides`, which checks the copy just as a file is
+checked, and publish the new reference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.resources
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, NoReturn
+
+import yaml
+
+from live.errors import RigError
+
+MODES = ("lead", "chords")
+STYLES = ("pop", "rock", "swing", "ballad")
+ROLES = ("bass", "comp", "drums", "pad")
+INSTRUMENTS = ("piano", "epiano", "organ", "pad", "strings", "bass", "upright", "kit", "lead")
+ACTIONS = ("start", "stop", "panic", "tempo_up", "tempo_down")
+CONTROL_TYPES = ("cc", "note", "program")
+BACKENDS = ("auto", "jack", "portaudio", "offline")
+SAMPLE_RATES = (44100, 48000, 88200, 96000)
+MAX_PARTS = 8
+DEFAULT_RIG = "pop-band"
+
+PART_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class RoleDefaults:
+    """What a band part gets for each field it leaves out, by role."""
+
+    instrument: str
+    channel: int
+    program: int
+    low: int
+    high: int
+
+
+ROLE_DEFAULTS = {
+    "bass": RoleDefaults("bass", 2, 34, 28, 55),
+    "comp": RoleDefaults("epiano", 3, 5, 52, 76),
+    "pad": RoleDefaults("pad", 4, 89, 48, 84),
+    "drums": RoleDefaults("kit", 10, 1, 35, 81),
+}
+# Parts with these names may leave out `role`.
+NAME_ROLES = {"bass": "bass", "keys": "comp", "comp": "comp", "drums": "drums", "pad": "pad"}
+# The band used when a rig has no `band:` key at all.
+DEFAULT_BAND = ("bass", "keys", "drums")
+
+
+@dataclass(frozen=True, slots=True)
+class PartCfg:
+    """One band part (a voice the band plays)."""
+
+    name: str
+    role: str  # one of ROLES
+    instrument: str  # one of INSTRUMENTS
+    channel: int  # MIDI channel 1..16
+    program: int  # GM program 1..128
+    volume: float  # 0..1
+    pan: float  # -1 (left) .. 1 (right)
+    low: int  # lowest MIDI note the part plays, < high
+    high: int
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InputCfg:
+    """The musician's MIDI input."""
+
+    port: str | None  # connect to inputs whose name contains this; None = connect to none
+    channels: tuple[int, ...]  # channels listened to; empty = all
+    split: int | None  # below = chord zone, at/above = melody zone; None = no split
+    thru: bool  # echo the musician's notes on MIDI out
+    thru_channel: int
+    instrument: str
+    program: int
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class AudioCfg:
+    backend: str  # one of BACKENDS
+    sample_rate: int  # one of SAMPLE_RATES
+    buffer: int  # frames per block, a power of two 16..4096
+    device: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MidiOutCfg:
+    port: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlCfg:
+    """A MIDI message that triggers an action (a pedal, pad or button)."""
+
+    action: str  # one of ACTIONS
+    type: str  # one of CONTROL_TYPES
+    number: int  # CC number, note number or program number, 0..127
+    channel: int | None  # None = any channel
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCfg:
+    enabled: bool
+    folder: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rig:
+    """A whole rig, checked. ``source`` is the file path or ``"<built-in NAME>"``."""
+
+    name: str
+    source: str
+    mode: str  # one of MODES
+    style: str  # one of STYLES
+    tempo: float  # bpm, 30..300
+    meter: int  # beats per bar, 2..7
+    swing: float  # 0.0..0.75
+    count_in: int  # bars, 0..4
+    sync_start: bool
+    input: InputCfg
+    audio: AudioCfg
+    midi_out: MidiOutCfg
+    band: tuple[PartCfg, ...]
+    controls: tuple[ControlCfg, ...]
+    record: RecordCfg
+
+    def part(self, name: str) -> PartCfg:
+        """The band part called ``name``. Raises KeyError when there is none."""
+        for p in self.band:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def with_overrides(self, **changes: Any) -> Rig:
+        """A copy with top-level fields replaced, checked exactly as a rig file is.
+
+        Nested sections are replaced whole, e.g.
+        ``rig.with_overrides(tempo=120, input=dataclasses.replace(rig.input, split=60))``.
+
+        Raises:
+            RigError: an unknown field or a bad value; the message names the field
+                and reads ``SOURCE (override) FIELD must be ..., got ...``.
+        Thread: control thread; the result is a fresh immutable object to publish.
+        """
+        label = f"{self.source} (override)"
+        fields = [f.name for f in dataclasses.fields(self)]
+        for key in changes:
+            if key not in fields:
+                raise RigError(f"{label} unknown rig field {key!r} (allowed: {', '.join(fields)})")
+        draft = dataclasses.replace(self, **changes)
+        source = draft.source if isinstance(draft.source, str) else self.source
+        data = _to_dict(draft, label)
+        dumper = yaml.SafeDumper(io.StringIO(), sort_keys=False)
+        root = dumper.represent_data(data)  # nodes without marks, so errors carry no line
+        return _build(root, label=label, source=source, stem=self.name)
+
+
+# --- value checks: each returns the checked value or raises _Bad without a location
+
+
+class _Bad(Exception):
+    """A value failed a check; the message lacks only its location."""
+
+
+def _shown(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list" if v else "an empty list"
+    return str(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _or_null(null_ok: bool) -> str:
+    return " or null" if null_ok else ""
+
+
+def _int(v: Any, field: str, lo: int, hi: int, *, null_ok: bool = False) -> int | None:
+    if v is None and null_ok:
+        return None
+    if not _is_int(v):
+        raise _Bad(f"{field} must be a whole number {lo}..{hi}{_or_null(null_ok)}, got {_shown(v)}")
+    if not lo <= v <= hi:
+        raise _Bad(f"{field} must be {lo}..{hi}, got {v}")
+    return v
+
+
+def _num(v: Any, field: str, lo: float, hi: float) -> float:
+    if not (_is_int(v) or isinstance(v, float)):
+        raise _Bad(f"{field} must be a number {lo}..{hi}, got {_shown(v)}")
+    if not lo <= v <= hi:  # also rejects .nan
+        raise _Bad(f"{field} must be {lo}..{hi}, got {_shown(v)}")
+    return float(v)
+
+
+def _bool(v: Any, field: str) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(f"{field} must be true or false, got {_shown(v)}")
+    return v
+
+
+def _choice(v: Any, field: str, allowed: tuple[Any, ...]) -> Any:
+    # type() guard: 48000.0 or True must not pass for an int choice.
+    if type(v) is not type(allowed[0]) or v not in allowed:
+        raise _Bad(f"{field} must be one of {', '.join(map(str, allowed))}, got {_shown(v)}")
+    return v
+
+
+def _str(v: Any, field: str, *, null_ok: bool = False) -> str | None:
+    if v is None and null_ok:
+        return None
+    if not isinstance(v, str) or not v.strip():
+        raise _Bad(f"{field} must be a non-empty string{_or_null(null_ok)}, got {_shown(v)}")
+    return v
+
+
+def _buffer(v: Any, field: str) -> int:
+    if not _is_int(v) or not 16 <= v <= 4096 or v & (v - 1):
+        raise _Bad(f"{field} must be a power of two 16..4096, got {_shown(v)}")
+    return v
+
+
+# --- reading YAML nodes
+
+_NULL_TAG = "tag:yaml.org,2002:null"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+_TOP_KEYS = ("name", "mode", "style", "tempo", "meter", "swing", "count_in", "sync_start",
+             "input", "audio", "midi_out", "band", "controls", "record")
+_INPUT_KEYS = ("port", "channels", "split", "thru", "thru_channel", "instrument", "program", "volume")
+_AUDIO_KEYS = ("backend", "sample_rate", "buffer", "device")
+_MIDI_OUT_KEYS = ("port",)
+_PART_KEYS = ("role", "instrument", "channel", "program", "volume", "pan", "low", "high", "enabled")
+_CONTROL_KEYS = ("action", "type", "number", "channel")
+_RECORD_KEYS = ("enabled", "folder")
+
+_Entries = dict[str, tuple[yaml.Node, yaml.Node]]  # key -> (key node, value node)
+
+
+class _Doc:
+    """One rig document being read: builds values from nodes and places errors on lines."""
+
+    def __init__(self, label: str, root: yaml.Node) -> None:
+        self.label = label
+        self.root = root
+        self.nodes: dict[str, yaml.Node] = {}  # dotted field -> the node it was read from
+        self._constructor = yaml.SafeLoader("")
+
+    def fail(self, node: yaml.Node | None, message: str) -> NoReturn:
+        mark = node.start_mark if node is not None else None
+        where = f"{self.label}:{mark.line + 1}" if mark is not None else self.label
+        raise RigError(f"{where} {message}")
+
+    def locate(self, field: str) -> yaml.Node:
+        """The node a field was read from, else its nearest enclosing section's."""
+        while field:
+            if field in self.nodes:
+                return self.nodes[field]
+            field = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", field)
+        return self.root
+
+    def value(self, node: yaml.Node) -> Any:
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as e:
+            self.fail(node, f"cannot read value: {getattr(e, 'problem', None) or e}")
+
+    def check(self, node: yaml.Node, field: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        self.nodes[field] = node
+        try:
+            return fn(self.value(node), field, *args, **kw)
+        except _Bad as e:
+            self.fail(node, str(e))
+
+    def get(self, entries: _Entries, prefix: str, key: str, default: Any,
+            fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        if key not in entries:
+            return default
+        return self.check(entries[key][1], f"{prefix}.{key}" if prefix else key, fn, *args, **kw)
+
+    def is_null(self, node: yaml.Node) -> bool:
+        return isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG
+
+    def mapping(self, node: yaml.Node, field: str, allowed: tuple[str, ...] | None) -> _Entries:
+        """Entries of a mapping node (null reads as empty); ``allowed=None`` takes any key."""
+        if self.is_null(node):
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            what = f"a mapping of {', '.join(allowed)}" if allowed else "a mapping"
+            self.fail(node, f"{field} must be {what}, got {_shown(self.value(node))}")
+        entries: _Entries = {}
+        for knode, vnode in node.value:
+            if knode.tag == _MERGE_TAG:
+                self.fail(knode, f"YAML merge keys (<<) are not supported in {field}")
+            key = self.value(knode)
+            if allowed is not None and (not isinstance(key, str) or key not in allowed):
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                self.fail(knode, f"unknown key {_shown(key)} in {field} (allowed: {', '.join(allowed)}){hint}")
+            if isinstance(key, str) and key in entries:
+                first = entries[key][0].start_mark
+                at = f" (first on line {first.line + 1})" if first is not None else ""
+                self.fail(knode, f"{field} has key {key!r} twice{at}")
+            entries[key] = (knode, vnode)
+        return entries
+
+    def section(self, top: _Entries, key: str, allowed: tuple[str, ...]) -> _Entries:
+        if key not in top:
+            return {}
+        knode, vnode = top[key]
+        self.nodes[key] = knode
+        return self.mapping(vnode, key, allowed)
+
+
+def _build(root: yaml.Node, *, label: str, source: str, stem: str) -> Rig:
+    doc = _Doc(label, root)
+    top = doc.mapping(root, "rig", _TOP_KEYS)
+    g = doc.get
+    inp = _read_input(doc, doc.section(top, "input", _INPUT_KEYS))
+    band = _read_band(doc, top)
+    rig = Rig(
+        name=g(top, "", "name", stem, _str),
+        source=source,
+        mode=g(top, "", "mode", "lead", _choice, MODES),
+        style=g(top, "", "style", "pop", _choice, STYLES),
+        tempo=g(top, "", "tempo", 100.0, _num, 30, 300),
+        meter=g(top, "", "meter", 4, _int, 2, 7),
+        swing=g(top, "", "swing", 0.0, _num, 0.0, 0.75),
+        count_in=g(top, "", "count_in", 0, _int, 0, 4),
+        sync_start=g(top, "", "sync_start", True, _bool),
+        input=inp,
+        audio=_read_audio(doc, doc.section(top, "audio", _AUDIO_KEYS)),
+        midi_out=MidiOutCfg(port=g(doc.section(top, "midi_out", _MIDI_OUT_KEYS), "midi_out", "port",
+                                   None, _str, null_ok=True)),
+        band=band,
+        controls=_read_controls(doc, top),
+        record=_read_record(doc, doc.section(top, "record", _RECORD_KEYS)),
+    )
+    _check_thru(doc, rig)
+    return rig
+
+
+def _read_input(doc: _Doc, m: _Entries) -> InputCfg:
+    g = doc.get
+    return InputCfg(
+        port=g(m, "input", "port", None, _str, null_ok=True),
+        channels=_read_channels(doc, m),
+        split=g(m, "input", "split", None, _int, 0, 127, null_ok=True),
+        thru=g(m, "input", "thru", True, _bool),
+        thru_channel=g(m, "input", "thru_channel", 1, _int, 1, 16),
+        instrument=g(m, "input", "instrument", "piano", _choice, INSTRUMENTS),
+        program=g(m, "input", "program", 1, _int, 1, 128),
+        volume=g(m, "input", "volume", 0.8, _num, 0, 1),
+    )
+
+
+def _read_channels(doc: _Doc, m: _Entries) -> tuple[int, ...]:
+    if "channels" not in m:
+        return ()
+    node = m["channels"][1]
+    doc.nodes["input.channels"] = node
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        v = doc.value(node)
+        if v == "all":
+            return ()
+        doc.fail(node, f"input.channels must be all or a list of channels 1..16 such as [1, 2], got {_shown(v)}")
+    channels: list[int] = []
+    for i, item in enumerate(node.value):
+        ch = doc.check(item, f"input.channels[{i}]", _int, 1, 16)
+        if ch in channels:
+            doc.fail(item, f"input.channels[{i}] must not repeat a channel, got {ch} twice")
+        channels.append(ch)
+    return tuple(channels)
+
+
+def _read_audio(doc: _Doc, m: _Entries) -> AudioCfg:
+    g = doc.get
+    return AudioCfg(
+        backend=g(m, "audio", "backend", "auto", _choice, BACKENDS),
+        sample_rate=g(m, "audio", "sample_rate", 48000, _choice, SAMPLE_RATES),
+        buffer=g(m, "audio", "buffer", 64, _buffer),
+        device=g(m, "audio", "device", None, _str, null_ok=True),
+    )
+
+
+def _read_record(doc: _Doc, m: _Entries) -> RecordCfg:
+    return RecordCfg(
+        enabled=doc.get(m, "record", "enabled", True, _bool),
+        folder=doc.get(m, "record", "folder", ".", _str),
+    )
+
+
+def _read_band(doc: _Doc, top: _Entries) -> tuple[PartCfg, ...]:
+    if "band" not in top:
+        return tuple(_part_defaults(name, NAME_ROLES[name]) for name in DEFAULT_BAND)
+    knode, vnode = top["band"]
+    doc.nodes["band"] = knode
+    entries = doc.mapping(vnode, "band", None)
+    if len(entries) > MAX_PARTS:
+        doc.fail(knode, f"band must have at most {MAX_PARTS} parts, got {len(entries)}")
+    parts = []
+    for name, (pk, pv) in entries.items():
+        if not isinstance(name, str) or not PART_NAME.fullmatch(name):
+            doc.fail(pk, f"band part names must match [a-z][a-z0-9_-]*, got {_shown(name)}")
+        parts.append(_read_part(doc, name, pk, pv))
+    _check_channels(doc, parts)
+    return tuple(parts)
+
+
+def _part_defaults(name: str, role: str) -> PartCfg:
+    d = ROLE_DEFAULTS[role]
+    return PartCfg(name=name, role=role, instrument=d.instrument, channel=d.channel, program=d.program,
+                   volume=0.7, pan=0.0, low=d.low, high=d.high, enabled=True)
+
+
+def _read_part(doc: _Doc, name: str, knode: yaml.Node, vnode: yaml.Node) -> PartCfg:
+    field = f"band.{name}"
+    doc.nodes[field] = knode
+    m = doc.mapping(vnode, field, _PART_KEYS)
+    role = doc.get(m, field, "role", NAME_ROLES.get(name), _choice, ROLES)
+    if role is None:
+        doc.fail(knode, f"{field}.role must be one of {', '.join(ROLES)}, got nothing "
+                        f"(only parts named {', '.join(NAME_ROLES)} may leave it out)")
+    d = _part_defaults(name, role)
+    g = doc.get
+    part = PartCfg(
+        name=name,
+        role=role,
+        instrument=g(m, field, "instrument", d.instrument, _choice, INSTRUMENTS),
+        channel=g(m, field, "channel", d.channel, _int, 1, 16),
+        program=g(m, field, "program", d.program, _int, 1, 128),
+        volume=g(m, field, "volume", d.volume, _num, 0, 1),
+        pan=g(m, field, "pan", d.pan, _num, -1, 1),
+        low=g(m, field, "low", d.low, _int, 0, 127),
+        high=g(m, field, "high", d.high, _int, 0, 127),
+        enabled=g(m, field, "enabled", True, _bool),
+    )
+    if part.low >= part.high:
+        at = f"{field}.low" if f"{field}.low" in doc.nodes else f"{field}.high"
+        doc.fail(doc.locate(at), f"{field}.low must be below {field}.high, "
+                                 f"got low {part.low}, high {part.high}")
+    return part
+
+
+def _check_channels(doc: _Doc, parts: list[PartCfg]) -> None:
+    # Disabled parts count too, so enabling one later cannot create a clash.
+    first: dict[int, PartCfg] = {}
+    for p in parts:
+        other = first.setdefault(p.channel, p)
+        if other is not p and not (p.role == "drums" and other.role == "drums"):
+            doc.fail(doc.locate(f"band.{p.name}.channel"),
+                     f"band.{p.name}.channel must differ from band.{other.name}.channel "
+                     f"(only drums parts may share a channel), got {p.channel} for both")
+
+
+def _check_thru(doc: _Doc, rig: Rig) -> None:
+    if not rig.input.thru:
+        return
+    ch = rig.input.thru_channel
+    for p in rig.band:
+        if p.channel != ch:
+            continue
+        field = f"band.{p.name}.channel"
+        if field in doc.nodes:  # the part's channel was set explicitly: blame that
+            doc.fail(doc.nodes[field], f"{field} must differ from input.thru_channel while input.thru "
+                                       f"is true, got {ch} for both")
+        doc.fail(doc.locate("input.thru_channel"),
+                 f"input.thru_channel must differ from every band channel while input.thru is true "
+                 f"(band.{p.name} uses {ch}), got {ch}")
+
+
+def _read_controls(doc: _Doc, top: _Entries) -> tuple[ControlCfg, ...]:
+    if "controls" not in top:
+        return ()
+    knode, vnode = top["controls"]
+    doc.nodes["controls"] = knode
+    if doc.is_null(vnode):
+        return ()
+    if not isinstance(vnode, yaml.SequenceNode):
+        doc.fail(vnode, f"controls must be a list of mappings of {', '.join(_CONTROL_KEYS)}, "
+                        f"got {_shown(doc.value(vnode))}")
+    controls: list[ControlCfg] = []
+    for i, item in enumerate(vnode.value):
+        field = f"controls[{i}]"
+        doc.nodes[field] = item
+        m = doc.mapping(item, field, _CONTROL_KEYS)
+        required = {"action": f"one of {', '.join(ACTIONS)}",
+                    "type": f"one of {', '.join(CONTROL_TYPES)}",
+                    "number": "0..127"}
+        for key, allowed in required.items():
+            if key not in m:
+                doc.fail(item, f"{field}.{key} must be {allowed}, got nothing")
+        c = ControlCfg(
+            action=doc.get(m, field, "action", None, _choice, ACTIONS),
+            type=doc.get(m, field, "type", None, _choice, CONTROL_TYPES),
+            number=doc.get(m, field, "number", None, _int, 0, 127),
+            channel=doc.get(m, field, "channel", None, _int, 1, 16, null_ok=True),
+        )
+        for j, o in enumerate(controls):
+            same_channel = o.channel is None or c.channel is None or o.channel == c.channel
+            if (o.type, o.number) == (c.type, c.number) and same_channel:
+                doc.fail(item, f"{field} must bind a different message than controls[{j}] "
+                               f"(a null channel means any), got {c.type} {c.number} in both")
+        controls.append(c)
+    return tuple(controls)
+
+
+# --- turning a rig back into its file shape
+
+
+def _as_dict(obj: Any, cls: type, field: str, label: str) -> dict[str, Any]:
+    if not isinstance(obj, cls):
+        raise RigError(f"{label} {field} must be a {cls.__name__}, got {type(obj).__name__}")
+    return dataclasses.asdict(obj)
+
+
+def _to_dict(rig: Rig, label: str) -> dict[str, Any]:
+    inp = _as_dict(rig.input, InputCfg, "input", label)
+    inp["channels"] = list(inp["channels"]) if inp["channels"] else "all"
+    band: dict[str, Any] = {}
+    for i, p in enumerate(rig.band):
+        d = _as_dict(p, PartCfg, f"band[{i}]", label)
+        name = d.pop("name")
+        if name in band:
+            raise RigError(f"{label} band part names must be unique, got {name!r} twice")
+        band[name] = d
+    return {
+        "name": rig.name,
+        "mode": rig.mode,
+        "style": rig.style,
+        "tempo": rig.tempo,
+        "meter": rig.meter,
+        "swing": rig.swing,
+        "count_in": rig.count_in,
+        "sync_start": rig.sync_start,
+        "input": inp,
+        "audio": _as_dict(rig.audio, AudioCfg, "audio", label),
+        "midi_out": _as_dict(rig.midi_out, MidiOutCfg, "midi_out", label),
+        "band": band,
+        "controls": [_as_dict(c, ControlCfg, f"controls[{i}]", label) for i, c in enumerate(rig.controls)],
+        "record": _as_dict(rig.record, RecordCfg, "record", label),
+    }
+
+
+def rig_to_dict(rig: Rig) -> dict[str, Any]:
+    """The rig as plain data in the file's own shape (``source`` left out).
+
+    ``yaml.safe_dump(rig_to_dict(rig), sort_keys=False)`` is a complete rig file that
+    loads back to an equal rig.
+    """
+    return _to_dict(rig, rig.source)
+
+
+# --- loading
+
+
+def _yaml_error(label: str, text: str, e: yaml.YAMLError) -> RigError:
+    if isinstance(e, yaml.MarkedYAMLError) and (e.problem_mark or e.context_mark):
+        mark = e.problem_mark or e.context_mark
+        message = e.problem or e.context or "invalid YAML"
+        if e.context and e.problem and e.context_mark is not None and e.context_mark.line != mark.line:
+            message += f" ({e.context} started on line {e.context_mark.line + 1})"
+        elif e.context and e.problem:
+            message += f" ({e.context})"
+        return RigError(f"{label}:{mark.line + 1} YAML syntax error: {message}")
+    if isinstance(e, yaml.reader.ReaderError):
+        line = text[: e.position].count("\n") + 1
+        return RigError(f"{label}:{line} YAML syntax error: character {chr(e.character)!r} (#x{e.character:04x}) is not allowed")
+    return RigError(f"{label} YAML syntax error: {e}")
+
+
+def _load_text(text: str, *, label: str, source: str, stem: str) -> Rig:
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as e:
+        raise _yaml_error(label, text, e) from e
+    if root is None:
+        raise RigError(f"{label}:1 rig is empty; it must be a mapping of settings "
+                       f"({', '.join(_TOP_KEYS)}), got nothing")
+    return _build(root, label=label, source=source, stem=stem)
+
+
+def load_rig_text(text: str, source: str = "<string>") -> Rig:
+    """Check and load a rig from YAML text; ``source`` names it in errors.
+
+    Raises:
+        RigError: bad YAML or any bad value, as ``SOURCE:LINE FIELD must be ..., got ...``.
+    Thread: control thread.
+    """
+    if source.startswith("<built-in ") and source.endswith(">"):
+        stem = source[len("<built-in "):-1]
+    elif source.startswith("<"):
+        stem = "rig"
+    else:
+        stem = Path(source).stem
+    return _load_text(text, label=source, source=source, stem=stem)
+
+
+def load_rig(path: str | os.PathLike[str]) -> Rig:
+    """Check and load the rig file at ``path`` (use :func:`find_rig` for built-in names).
+
+    A built-in rig's ``source`` is ``"<built-in NAME>"``; errors still name the file.
+
+    Raises:
+        RigError: the file is missing or unreadable, bad YAML, or any bad value.
+    Thread: control thread (reads the file).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise RigError(_not_found(path))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RigError(f"{path}: a rig must be a UTF-8 text file, got a byte {e.object[e.start]:#04x} "
+                       f"at position {e.start}") from e
+    except OSError as e:
+        raise RigError(f"{path}: cannot read rig file: {e.strerror}") from e
+    builtin = _builtin_name(p)
+    source = f"<built-in {builtin}>" if builtin else str(path)
+    return _load_text(text, label=str(path), source=source, stem=p.stem)
+
+
+def open_rig(name_or_path: str | None = None) -> Rig:
+    """``load_rig(find_rig(name_or_path))``: a rig by path or built-in name (None = default)."""
+    return load_rig(find_rig(name_or_path))
+
+
+def _builtin_dir() -> Path:
+    try:
+        res = importlib.resources.files("live.rigs")
+    except (ImportError, TypeError):  # not installed as a package: running from the repo
+        res = None
+    if isinstance(res, Path) and res.is_dir():
+        return res
+    return Path(__file__).resolve().parent.parent / "rigs"
+
+
+def _builtin_name(p: Path) -> str | None:
+    folder = _builtin_dir()
+    try:
+        inside = p.resolve().parent == folder.resolve()
+    except OSError:
+        return None
+    return p.stem if inside and p.suffix == ".yaml" else None
+
+
+def builtin_rig_names() -> list[str]:
+    """Names of the rigs that ship with Sideman, sorted."""
+    return sorted(p.stem for p in _builtin_dir().glob("*.yaml"))
+
+
+def _not_found(what: str | os.PathLike[str]) -> str:
+    return f"rig file not found: {what} (built-in rigs: {', '.join(builtin_rig_names())})"
+
+
+def find_rig(name_or_path: str | None) -> Path:
+    """The rig file for a path or a built-in name; None gives the default rig (pop-band).
+
+    An existing file wins over a built-in rig of the same name.
+
+    Raises:
+        RigError: neither a file nor a built-in rig; the message lists the built-ins.
+    """
+    if name_or_path is None:
+        name_or_path = DEFAULT_RIG
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    if name_or_path in builtin_rig_names():
+        return _builtin_dir() / f"{name_or_path}.yaml"
+    raise RigError(_not_found(name_or_path))

@@ -1,0 +1,298 @@
+"""A jam from start to finish: pick the backends, build the band, run the clock,
+write the take.
+
+Threading model: everything here runs on the control thread except ``Engine.tick``
+(audio clock, called by pyo) and ``Planner.step`` (planner thread live; inline after
+each block offline).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from live.engine import Engine
+from live.errors import DeviceError, OutputExistsError
+from live.midifile import FileInput, read_performance, write_take
+from live.quiet import import_pyo, quiet_fds
+
+TAIL_S = 1.5  # let releases and the reverb ring out after the last note
+
+
+def demo_path() -> Path:
+    return Path(str(resources.files("live") / "data" / "demo.mid"))
+
+
+def pick_backend(requested: str) -> str:
+    """auto -> jack if a JACK server runs, else portaudio if there is an output device, else offline."""
+    from live.midi_io import jack_running
+
+    if requested != "auto":
+        if requested == "jack" and not jack_running():
+            raise DeviceError("--audio jack: no JACK server is running (start one, e.g. "
+                              "`jackd -d alsa` or `jackd -d dummy`, or use --audio offline)")
+        return requested
+    if jack_running():
+        return "jack"
+    try:
+        with quiet_fds():
+            import sounddevice as sd
+
+            dev = sd.query_devices(kind="output")
+        if dev and dev.get("max_output_channels", 0) > 0:
+            return "portaudio"
+    except Exception:
+        pass
+    return "offline"
+
+
+@dataclass
+class JamResult:
+    backend: str
+    input: str
+    wav: Path | None
+    mid: Path | None
+    png: Path | None
+    seconds: float
+    wall_s: float
+    stats: dict = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+
+def _boot(pyo, backend: str, sr: int, block: int, device: str | None):
+    if backend == "offline":
+        server = pyo.Server(sr=sr, nchnls=2, buffersize=block, duplex=0, audio="manual")
+    elif backend == "jack":
+        server = pyo.Server(sr=sr, nchnls=2, buffersize=block, duplex=0, audio="jack",
+                            jackname="sideman")
+    else:
+        server = pyo.Server(sr=sr, nchnls=2, buffersize=block, duplex=0, audio="portaudio")
+        if device:
+            names = {name: i for i, name in zip(*reversed(pyo.pa_get_output_devices()), strict=True)}
+            hits = [i for n, i in names.items() if device.lower() in n.lower()]
+            if not hits:
+                raise DeviceError(f"audio.device {device!r}: no output device contains that name "
+                                  f"(available: {', '.join(names)})")
+            server.setOutputDevice(hits[0])
+    server.deactivateMidi()
+    with quiet_fds():
+        server.boot()
+    if not server.getIsBooted():
+        raise DeviceError(f"the {backend} audio server did not start")
+    return server
+
+
+def build_band(rig):
+    from live.instruments import Mixer, make_part
+
+    parts = [make_part(p.instrument, p.volume, p.pan) for p in rig.band if p.enabled]
+    musician = make_part(rig.input.instrument, rig.input.volume, 0.0)
+    mixer = Mixer(parts + [musician])
+    return parts, musician, mixer
+
+
+def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
+            midi_out: str | None = None, input_file: str | None = None,
+            out_dir: str | Path = ".", force: bool = False, seconds: float | None = None,
+            seed: int = 0, progress=print, accompanist=None, on_ready=None) -> JamResult:
+    """Play one jam and record it. Returns what was written and the engine's counters.
+
+    Raises:
+        DeviceError: audio or MIDI cannot be opened.
+        InputFileError: ``input_file`` is not a playable MIDI file.
+        OutputExistsError: the take's files exist and ``force`` is False.
+    """
+    from live.midi_io import jack_setting, open_ports, pick_api
+
+    t_wall = time.perf_counter()
+    backend = pick_backend(backend if backend != "auto" else rig.audio.backend)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    record = rig.record.enabled
+    wav, mid, png = out / "jam.wav", out / "jam.mid", out / "jam.png"
+    if record and not force:
+        for p in (wav, mid, png):
+            if p.exists():
+                raise OutputExistsError(f"{p} exists; use --force to overwrite it or --out DIR for another folder")
+
+    live_input = bool(midi_in or rig.input.port)
+    if input_file in (None, "demo") and not live_input:
+        input_file = str(demo_path())
+    perf = read_performance(input_file) if input_file else None
+
+    sr, block = rig.audio.sample_rate, rig.audio.buffer
+    if backend == "jack":
+        sr = jack_setting("jack_samplerate") or sr
+        block = jack_setting("jack_bufsize") or block
+    pyo = import_pyo()
+    server = _boot(pyo, backend, sr, block, rig.audio.device)
+    ports = None
+    try:
+        parts, musician, mixer = build_band(rig)
+        mixer.out()
+        if backend != "offline":
+            ports = open_ports(pick_api(prefer_jack=backend == "jack"),
+                               midi_in or rig.input.port, midi_out or rig.midi_out.port)
+        engine = Engine(rig, sr=sr, block=block, parts=parts, musician_part=musician,
+                        midi_outs=ports.outs if ports else [], accompanist=accompanist, seed=seed)
+        if ports:
+            engine.midi_ins = list(ports.ins)
+            for name in ports.names:
+                progress(f"midi {name}")
+        if perf is not None:
+            engine.file_source = FileInput(perf, sr)
+        from kernels import warmup
+
+        warmup()
+        engine.planner.step()  # first call compiles and allocates before the clock runs
+        server.setCallback(engine.tick)
+        if record:
+            server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
+        what = Path(input_file).name if input_file else "the musician (live)"
+        progress(f"sideman jam: {rig.name} ({rig.mode}, {rig.style}, {rig.tempo:g} bpm) "
+                 f"on {backend} at {sr} Hz / {block} frames, playing {what}")
+        if backend == "offline":
+            _run_offline(server, engine, perf, seconds, progress)
+        else:
+            _run_live(server, engine, perf, seconds, progress, on_ready)
+        if record:
+            server.recstop()
+    finally:
+        with quiet_fds():
+            server.stop()
+            time.sleep(0.05)
+            server.shutdown()
+        if ports is not None:
+            ports.close()
+
+    result = JamResult(backend, input_file or "live", wav if record else None,
+                       mid if record else None, png if record else None,
+                       engine.clock.block_end / sr, time.perf_counter() - t_wall,
+                       stats=_stats(engine), messages=list(engine.planner.stats.messages))
+    if record:
+        events = engine.recorder.events()
+        tracks = [(-1, "musician", rig.input.thru_channel - 1, rig.input.program - 1)]
+        for i, p in enumerate(engine.band_cfg):
+            tracks.append((i, p.name, p.channel - 1, -1 if p.role == "drums" else p.program - 1))
+        write_take(mid, events, sr, tracks, rig.tempo, rig.meter)
+        from live.roll import piano_roll
+
+        piano_roll(png, events, sr, [(t, n) for t, n, _, _ in tracks],
+                   title=f"{rig.name}: {result.input and Path(result.input).name}")
+    return result
+
+
+def _stats(engine: Engine) -> dict:
+    import numpy as np
+
+    s = engine.stats
+    n = min(s.blocks, len(engine.cb_ns))
+    cb = engine.cb_ns[:n] / 1000.0
+    p = engine.planner.stats
+    return {
+        "blocks": s.blocks, "callback_errors": s.callback_errors,
+        "input_events": s.input_events, "input_dropped": s.input_dropped,
+        "band_notes": s.band_notes, "late_events": s.late_events,
+        "late_max_frames": s.late_max_frames, "ring_dropped": engine.ring.dropped,
+        "rec_dropped": engine.recorder.dropped,
+        "callback_us_p50": float(np.percentile(cb, 50)) if n else 0.0,
+        "callback_us_p99": float(np.percentile(cb, 99)) if n else 0.0,
+        "callback_us_max": float(cb.max()) if n else 0.0,
+        "slots": p.slots_committed, "revisions": p.revisions, "late_commits": p.late_commits,
+        "planner_errors": p.errors, "fallback": p.fallback,
+        "chords": [(slot, frame, c.root, c.quality, c.bass) for slot, frame, c in engine.planner.chord_log],
+    }
+
+
+def _end_frame(engine: Engine) -> int:
+    """The bar line after the input's last event: where the band stops."""
+    t = engine.planner.transport
+    src = engine.file_source
+    if not t.running:
+        return src.end_frame
+    beat = t.beat_at(src.end_frame)
+    bar_end = math.ceil((beat + 0.25) / t.meter) * t.meter
+    return t.frame_at(bar_end)
+
+
+def _run_offline(server, engine: Engine, perf, seconds, progress) -> None:
+    sr, block = engine.clock.sr, engine.clock.block
+    src = engine.file_source
+    if src is not None:
+        src.start(0)
+    engine.start()
+    total = seconds if seconds is not None else (perf.duration + 6.0 if perf else 30.0)
+    server.start()
+    server.recstart()
+    shown = -1
+    stop_at = None
+    max_frames = int((total + 60.0) * sr)
+    while engine.clock.block_end < max_frames:
+        server.process()
+        engine.planner.step()
+        now = engine.clock.block_end
+        if seconds is not None and now >= seconds * sr:
+            break
+        if src is not None and src.done and engine.planner.stop_frame < 0 and engine.planner.transport.running:
+            engine.planner.stop_frame = _end_frame(engine)
+        if stop_at is None and (engine.planner.ended or (src is not None and src.done and not engine.planner.transport.running)):
+            stop_at = max(now, engine.planner.stop_frame) + int(TAIL_S * sr)
+        if stop_at is not None and now >= stop_at and len(engine.ring) == 0:
+            break
+        pct = int(100 * now / (total * sr))
+        if pct // 10 != shown and pct <= 100:
+            shown = pct // 10
+            progress(f"  rendering {min(pct, 100):3d}%  ({now / sr:5.1f} s)")
+    engine.request_stop()
+    for _ in range(int(0.3 * sr / block) + 1):  # silence, then let the releases ring
+        server.process()
+
+
+def _run_live(server, engine: Engine, perf, seconds, progress, on_ready) -> None:
+    from live.planner import PlannerThread
+
+    sr = engine.clock.sr
+    server.start()
+    server.recstart()
+    time.sleep(0.05)
+    src = engine.file_source
+    if src is not None:
+        src.start(engine.clock.block_end + int(0.1 * sr))
+    engine.start()
+    t0 = time.monotonic()
+    stop_at = None
+    last_report = t0
+    with PlannerThread(engine.planner):
+        if on_ready is not None:
+            on_ready(engine)
+        try:
+            while not engine.stop_requested:
+                time.sleep(0.02)
+                now = engine.clock.block_end
+                if seconds is not None and time.monotonic() - t0 >= seconds:
+                    break
+                if src is not None and src.done and engine.planner.stop_frame < 0 and engine.planner.transport.running:
+                    engine.planner.stop_frame = _end_frame(engine)
+                if src is not None and stop_at is None and (engine.planner.ended or src.done and not engine.planner.transport.running):
+                    stop_at = max(now, engine.planner.stop_frame) + int(TAIL_S * sr)
+                if stop_at is not None and now >= stop_at:
+                    break
+                if time.monotonic() - last_report >= 5.0:
+                    last_report = time.monotonic()
+                    s = engine.stats
+                    progress(f"  {now / sr:6.1f} s  band notes {s.band_notes}  late {s.late_events}  "
+                             f"input {s.input_events} (dropped {s.input_dropped})")
+        except KeyboardInterrupt:
+            progress("  stopping (Ctrl-C)")
+        finally:
+            engine.request_stop()
+            deadline = time.monotonic() + 1.0
+            while not engine.silenced and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if not engine.silenced:  # the audio clock is gone: silence from here
+                engine.all_notes_off()
+                engine.silenced = True
+            time.sleep(0.3)

@@ -1,0 +1,323 @@
+"""Kernels: parity with the numpy references, and the musical expectations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kernels
+from kernels.chords import (QUALITIES, QUALITY_INTERVALS, chord_pitch_classes,
+                            chord_pitch_classes_ref, chord_recognize, chord_recognize_ref,
+                            chord_symbol, parse_chord_symbol)
+from kernels.key import key_estimate, key_estimate_ref, key_update, key_update_ref
+from kernels.voicing import MAX_SPREAD, voice_chord, voice_chord_ref
+
+NQ = len(QUALITIES)
+Q = {name: i for i, name in enumerate(QUALITIES)}
+
+
+def held(*pcs):
+    w = np.zeros(12)
+    w[list(pcs)] = 1.0
+    return w
+
+
+def test_warmup_runs():
+    kernels.warmup()
+    assert set(kernels.__all__) <= set(dir(kernels))
+
+
+# --- chords -----------------------------------------------------------------------------
+
+def test_chord_recognize_parity_exhaustive():
+    for mask in range(1, 4096):
+        pcs = [pc for pc in range(12) if mask >> pc & 1]
+        w = held(*pcs)
+        for bass in pcs + [-1]:
+            r, q, s = chord_recognize(w, bass)
+            rr, qr, sr = chord_recognize_ref(w, bass)
+            assert (r, q) == (rr, qr), (pcs, bass)
+            assert s == pytest.approx(sr, abs=1e-12)
+
+
+def test_chord_recognize_parity_random_weights():
+    rng = np.random.default_rng(1234)
+    for _ in range(5000):
+        w = rng.exponential(size=12) * (rng.random(12) < rng.uniform(0.1, 0.9))
+        nz = np.flatnonzero(w)
+        bass = int(rng.choice(nz)) if len(nz) and rng.random() < 0.8 else -1
+        r, q, s = chord_recognize(w, bass)
+        rr, qr, sr = chord_recognize_ref(w, bass)
+        assert (r, q) == (rr, qr)
+        assert s == pytest.approx(sr, abs=1e-9)
+
+
+def test_chord_recognize_nothing_held():
+    assert chord_recognize(np.zeros(12), -1) == (-1, -1, 0.0)
+    assert chord_recognize_ref(np.zeros(12), 3) == (-1, -1, 0.0)
+
+
+@pytest.mark.parametrize("pcs, bass, expected", [
+    ((0, 4, 7), 0, "C"),
+    ((4, 7, 0), 4, "C/E"),                 # first inversion: root stays C
+    ((7, 0, 4), 7, "C/G"),
+    ((9, 0, 4), 9, "Am"),
+    ((0, 4, 7, 9), 0, "C6"),
+    ((0, 4, 7, 9), 9, "Am7"),
+    ((0, 3, 6, 9), 0, "Cdim7"),
+    ((0, 3, 6, 9), 6, "F#dim7"),           # symmetric: root = bass
+    ((0, 3, 6, 9), 9, "Adim7"),
+    ((0, 4, 8), 0, "Caug"),
+    ((0, 4, 8), 8, "Abaug"),
+    ((0,), 0, "C"),                        # single note -> major triad on it
+    ((9,), -1, "A"),
+    ((0, 7), 0, "C"),                      # power chord -> major
+    ((0, 4, 7, 10), 0, "C7"),
+    ((2, 5, 9, 0), 2, "Dm7"),
+    ((11, 2, 5, 9), 11, "Bm7b5"),
+    ((0, 5, 7), 0, "Csus4"),
+    ((0, 2, 7), 0, "Csus2"),
+    ((0, 4, 7, 11), 0, "Cmaj7"),
+    ((0, 3, 6), 0, "Cdim"),
+    ((0, 3, 7, 9), 0, "Cm6"),
+    ((0, 4, 7, 2), 0, "C"),                # add9: extra tone does not change the triad
+])
+def test_chord_recognize_musical(pcs, bass, expected):
+    r, q, s = chord_recognize(held(*pcs), bass)
+    assert chord_symbol(r, q, bass) == expected
+    assert s >= 0.0
+
+
+def test_chord_recognize_single_note_scores_low():
+    _, _, single = chord_recognize(held(0), 0)
+    _, _, triad = chord_recognize(held(0, 4, 7), 0)
+    assert single < 0.25 * triad
+
+
+def test_chord_recognize_duration_weighting():
+    # A passing B over a sustained C triad must not turn it into Cmaj7.
+    w = held(0, 4, 7)
+    w[11] = 0.1
+    r, q, _ = chord_recognize(w, 0)
+    assert (r, q) == (0, Q["maj"])
+    w[11] = 0.5                            # ... but a B held half as long does
+    r, q, _ = chord_recognize(w, 0)
+    assert (r, q) == (0, Q["maj7"])
+
+
+def test_chord_pitch_classes():
+    out = np.empty(4, dtype=np.int64)
+    ref = np.empty(4, dtype=np.int64)
+    for r in range(12):
+        for q in range(NQ):
+            n = chord_pitch_classes(r, q, out)
+            assert n == chord_pitch_classes_ref(r, q, ref)
+            assert out.tolist() == ref.tolist()
+    assert chord_pitch_classes(2, Q["min7"], out) == 4 and out.tolist() == [2, 5, 9, 0]
+    assert chord_pitch_classes(7, Q["maj"], out) == 3 and out.tolist() == [7, 11, 2, -1]
+
+
+def test_chord_symbol_examples():
+    assert chord_symbol(0, Q["maj"]) == "C"
+    assert chord_symbol(9, Q["min7"]) == "Am7"
+    assert chord_symbol(6, Q["m7b5"]) == "F#m7b5"
+    assert chord_symbol(0, Q["maj"], 4) == "C/E"
+    assert chord_symbol(0, Q["maj"], 0) == "C"
+    assert chord_symbol(10, Q["min6"], 1) == "Bbm6/C#"
+    assert chord_symbol(-1, -1) == "N"
+    with pytest.raises(ValueError):
+        chord_symbol(12, 0)
+
+
+def test_chord_symbol_round_trip():
+    for r in range(12):
+        for q in range(NQ):
+            for bass in (-1, r, (r + 4) % 12, (r + 7) % 12, (r + 10) % 12, (r + 1) % 12):
+                sym = chord_symbol(r, q, bass)
+                assert parse_chord_symbol(sym) == (r, q, -1 if bass == r else bass), sym
+
+
+@pytest.mark.parametrize("sym, expected", [
+    ("Cmaj", (0, Q["maj"], -1)), ("Cmin", (0, Q["min"], -1)), ("C-7", (0, Q["min7"], -1)),
+    ("CM7", (0, Q["maj7"], -1)), ("Cm7", (0, Q["min7"], -1)), ("Cm7b5", (0, Q["m7b5"], -1)),
+    ("C°", (0, Q["dim"], -1)), ("C°7", (0, Q["dim7"], -1)), ("Cø", (0, Q["m7b5"], -1)),
+    ("Db", (1, Q["maj"], -1)), ("A#", (10, Q["maj"], -1)), ("Gb7", (6, Q["7"], -1)),
+    ("C+", (0, Q["aug"], -1)), ("Csus", (0, Q["sus4"], -1)), ("Cb", (11, Q["maj"], -1)),
+    (" F#m/A ", (6, Q["min"], 9)), ("C/Bb", (0, Q["maj"], 10)),
+    ("C:min7", (0, Q["min7"], -1)), ("Bb:maj/3", (10, Q["maj"], 2)),
+    ("A:hdim7", (9, Q["m7b5"], -1)), ("G:7/b7", (7, Q["7"], 5)), ("C:maj6", (0, Q["6"], -1)),
+    ("N", (-1, -1, -1)), ("N.C.", (-1, -1, -1)),
+])
+def test_parse_chord_symbol_forms(sym, expected):
+    assert parse_chord_symbol(sym) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "H", "c", "Cfoo", "C/X", "C/", "Cmaj7/9#", "7", "C:m9",
+                                 None, "Am7 b5"])
+def test_parse_chord_symbol_rejects_garbage(bad):
+    with pytest.raises(ValueError, match="chord symbol"):
+        parse_chord_symbol(bad)
+
+
+# --- key --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [1, 64, 65, 128, 8192])
+def test_key_streaming_equals_one_shot(n):
+    rng = np.random.default_rng(n)
+    pcs = rng.integers(0, 12, n)
+    weights = rng.uniform(0.1, 2.0, n)
+    decay = 0.97
+    state = np.zeros(12)
+    ref_state = np.zeros(12)
+    for pc, w in zip(pcs, weights):
+        key_update(state, pc, w, decay)
+        key_update_ref(ref_state, pc, w, decay)
+    one_shot = np.zeros(12)
+    np.add.at(one_shot, pcs, weights * decay ** (n - 1 - np.arange(n)))
+    np.testing.assert_allclose(state, one_shot, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(ref_state, one_shot, rtol=1e-12, atol=1e-300)
+
+
+def test_key_estimate_parity():
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        s = rng.exponential(size=12) * (rng.random(12) < 0.7)
+        t, m, c = key_estimate(s)
+        tr, mr, cr = key_estimate_ref(s)
+        assert (t, m) == (tr, mr)
+        assert c == pytest.approx(cr, abs=1e-9)
+        assert c >= 0.0
+
+
+def test_key_estimate_no_information():
+    assert key_estimate(np.zeros(12)) == (-1, -1, 0.0)
+    assert key_estimate_ref(np.zeros(12)) == (-1, -1, 0.0)
+    assert key_estimate(np.full(12, 3.0)) == (-1, -1, 0.0)   # chromatic: no key
+
+
+# (pitch class, duration) melodies: scale runs with the tonic triad leaned on.
+MELODIES = {
+    (0, 0): [(0, 2), (2, 1), (4, 1), (5, 1), (7, 2), (9, 1), (11, 1), (0, 2), (7, 1), (4, 1),
+             (0, 2)],                                                          # C major
+    (9, 1): [(9, 2), (11, 1), (0, 1), (2, 1), (4, 2), (5, 1), (8, 1), (9, 2), (4, 1), (0, 1),
+             (9, 2)],                                                          # A minor
+    (3, 0): [(3, 2), (5, 1), (7, 1), (8, 1), (10, 2), (0, 1), (2, 1), (3, 2), (10, 1), (7, 1),
+             (3, 2)],                                                          # Eb major
+    (6, 1): [(6, 2), (8, 1), (9, 1), (11, 1), (1, 2), (2, 1), (5, 1), (6, 2), (1, 1), (9, 1),
+             (6, 2)],                                                          # F# minor
+}
+
+
+@pytest.mark.parametrize("key", list(MELODIES))
+def test_key_estimate_melodies(key):
+    state = np.zeros(12)
+    for pc, dur in MELODIES[key]:
+        key_update(state, pc, float(dur), 0.95)
+    tonic, mode, conf = key_estimate(state)
+    assert (tonic, mode) == key
+    assert conf > 0.0
+    assert key_estimate_ref(state)[:2] == key
+
+
+def test_key_estimate_plain_major_scale():
+    state = np.zeros(12)
+    for pc in (0, 2, 4, 5, 7, 9, 11, 0):
+        key_update(state, pc, 1.0, 1.0)
+    assert key_estimate(state)[:2] == (0, 0)
+
+
+# --- voicing ----------------------------------------------------------------------------
+
+LOW, HIGH = 52, 76
+PREVS = {
+    3: [[-1, -1, -1], [55, 60, 64], [59, 65, 71], [64, 67, 72], [40, 41, 90]],
+    4: [[-1, -1, -1, -1], [52, 60, 64, 67], [60, 64, 67, 71], [55, 62, 65, 71],
+        [70, 74, 77, 81]],
+}
+
+
+def _random_prevs(n, rng, k):
+    return [sorted(rng.choice(np.arange(44, 84), n, replace=False).tolist()) for _ in range(k)]
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_voice_chord_parity_and_rules(n):
+    rng = np.random.default_rng(n)
+    out = np.empty(n, dtype=np.int64)
+    ref = np.empty(n, dtype=np.int64)
+    for prev_list in PREVS[n] + _random_prevs(n, rng, 6):
+        prev = np.array(prev_list, dtype=np.int64)
+        for r in range(12):
+            for q in range(NQ):
+                cost = voice_chord(r, q, prev, LOW, HIGH, out)
+                cost_ref = voice_chord_ref(r, q, prev, LOW, HIGH, ref)
+                assert out.tolist() == ref.tolist(), (r, q, prev_list)
+                assert cost == pytest.approx(cost_ref, abs=1e-9)
+                _check_voicing(r, q, out)
+                if prev[0] >= 0:
+                    assert cost == np.abs(out - prev).sum() + _fifth_doubled(r, q, out)
+
+
+def _fifth_doubled(r, q, v):
+    ivs = [iv for iv in QUALITY_INTERVALS[q] if iv >= 0]
+    return int(len(ivs) == 3 and sum((p - r) % 12 == ivs[2] for p in v) == 2)
+
+
+def _check_voicing(r, q, v):
+    notes = v.tolist()
+    ivs = [int(iv) for iv in QUALITY_INTERVALS[q] if iv >= 0]
+    rel = [(p - r) % 12 for p in notes]
+    assert notes == sorted(set(notes)), notes                  # ascending, distinct
+    assert LOW <= notes[0] and notes[-1] <= HIGH
+    assert notes[-1] - notes[0] <= MAX_SPREAD
+    assert all(x in ivs for x in rel), (notes, ivs)            # only chord tones
+    assert rel.count(ivs[1]) == 1                              # 3rd / sus tone, once
+    if len(ivs) == 4:
+        assert rel.count(ivs[3]) == 1                          # 7th / 6th
+    if len(ivs) == 3 or len(notes) == 4:
+        assert 0 in rel                                        # root only optional rootless
+
+
+def test_voice_chord_no_previous_centres():
+    out = np.empty(4, dtype=np.int64)
+    cost = voice_chord(0, Q["maj"], np.full(4, -1, dtype=np.int64), LOW, HIGH, out)
+    assert cost == pytest.approx(abs(out.mean() - (LOW + HIGH) / 2))
+    assert cost <= 1.5
+
+
+def test_voice_chord_rootless_three_voices():
+    # G7 in 3 voices over a C-major-ish previous voicing: the 3rd and 7th must both be there.
+    out = np.empty(3, dtype=np.int64)
+    voice_chord(7, Q["7"], np.array([60, 64, 67]), LOW, HIGH, out)
+    rel = sorted((p - 7) % 12 for p in out)
+    assert 4 in rel and 10 in rel
+
+
+def test_voice_chord_too_narrow_range():
+    out = np.empty(4, dtype=np.int64)
+    cost = voice_chord(0, Q["maj7"], np.full(4, -1, dtype=np.int64), 60, 66, out)
+    assert cost == np.inf and out.tolist() == [-1] * 4
+    assert voice_chord_ref(0, Q["maj7"], np.full(4, -1), 60, 66, out) == np.inf
+
+
+def test_voice_chord_rejects_bad_voice_count():
+    with pytest.raises(ValueError):
+        voice_chord(0, 0, np.full(5, -1, dtype=np.int64), LOW, HIGH, np.empty(5, dtype=np.int64))
+
+
+def test_voice_leading_c_f_g7_c():
+    # Bound: 7 semitones per change, i.e. less than every one of the 4 voices moving a whole
+    # step. Measured: C->F 3 (F with the common tone C doubled), F->G7 5, G7->C 4.
+    prev = np.full(4, -1, dtype=np.int64)
+    out = np.empty(4, dtype=np.int64)
+    moves = []
+    for sym in ("C", "F", "G7", "C"):
+        r, q, _ = parse_chord_symbol(sym)
+        cost = voice_chord(r, q, prev, LOW, HIGH, out)
+        if prev[0] >= 0:
+            moves.append(int(np.abs(out - prev).sum()))
+            assert cost == moves[-1] + _fifth_doubled(r, q, out)
+        _check_voicing(r, q, out)
+        prev = out.copy()
+    assert max(moves) <= 7, moves
+    assert moves == [3, 5, 4]
