@@ -127,7 +127,8 @@ class Planner:
         t = self.transport
         if not t.running:
             if self.sync_start and self.start_frame >= 0:
-                t.start(self.start_frame)
+                # the downbeat lands in the block after the one that heard the first note
+                t.start(max(self.start_frame, self.clock.block_end))
             elif not self.sync_start and self.start_frame >= 0:
                 self.begin(self.start_frame)
             else:
