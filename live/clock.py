@@ -55,7 +55,7 @@ class Transport:
     tempo at beat ``b`` keeps every earlier beat where it was.
     """
 
-    __slots__ = ("sr", "bpm", "meter", "anchor_frame", "anchor_beat", "running")
+    __slots__ = ("sr", "bpm", "meter", "anchor_frame", "anchor_beat", "running", "_past")
 
     def __init__(self, sr: int, bpm: float, meter: int) -> None:
         if not 20.0 <= bpm <= 400.0:
@@ -66,6 +66,7 @@ class Transport:
         self.anchor_frame = 0
         self.anchor_beat = 0.0
         self.running = False
+        self._past: list[tuple[float, int, float]] = []  # earlier (beat, frame, bpm) anchors
 
     @property
     def frames_per_beat(self) -> float:
@@ -74,12 +75,21 @@ class Transport:
     def start(self, frame: int, beat: float = 0.0) -> None:
         self.anchor_frame = int(frame)
         self.anchor_beat = float(beat)
+        self._past.clear()
         self.running = True
 
     def frame_at(self, beat: float) -> int:
+        if beat < self.anchor_beat and self._past:
+            for b, f, bpm in reversed(self._past):
+                if beat >= b or b == self._past[0][0]:
+                    return f + int(round((beat - b) * self.sr * 60.0 / bpm))
         return self.anchor_frame + int(round((beat - self.anchor_beat) * self.frames_per_beat))
 
     def beat_at(self, frame: int) -> float:
+        if frame < self.anchor_frame and self._past:
+            for b, f, bpm in reversed(self._past):
+                if frame >= f or b == self._past[0][0]:
+                    return b + (frame - f) * bpm / (self.sr * 60.0)
         return self.anchor_beat + (frame - self.anchor_frame) / self.frames_per_beat
 
     def set_tempo(self, bpm: float, at_beat: float) -> None:
@@ -87,6 +97,8 @@ class Transport:
         if not 20.0 <= bpm <= 400.0:
             raise ValueError(f"tempo must be 20..400 bpm, got {bpm}")
         frame = self.frame_at(at_beat)
+        self._past.append((self.anchor_beat, self.anchor_frame, self.bpm))
+        del self._past[:-16]  # only the recent past is ever asked about
         self.anchor_frame = frame
         self.anchor_beat = float(at_beat)
         self.bpm = float(bpm)

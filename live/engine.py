@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from live.accompanist import PartInfo, RuleAccompanist
-from live.events import MUSICIAN, NOTE_OFF, NOTE_ON, EventRing
+from live.events import CANCEL_MASK, MUSICIAN, NOTE_OFF, NOTE_ON, EventRing
 from live.listener import Listener
 from live.planner import Planner
 from live.clock import FrameClock
@@ -169,8 +169,11 @@ class Engine:
                     self.stats.late_events += 1
                     if bs - f > self.stats.late_max_frames:
                         self.stats.late_max_frames = bs - f
-                self.dispatch(int(ring.kind[i]), int(ring.part[i]), int(ring.note[i]),
-                              int(ring.vel[i]), int(ring.eid[i]), max(f, bs))
+                eid = int(ring.eid[i])
+                kind = int(ring.kind[i])
+                if kind == NOTE_OFF or not ring.cancel[eid & CANCEL_MASK]:
+                    self.dispatch(kind, int(ring.part[i]), int(ring.note[i]), int(ring.vel[i]),
+                                  eid, max(f, bs))
                 r += 1
             ring.read = r
         except Exception:

@@ -20,6 +20,10 @@ NOTE_OFF = 0
 NOTE_ON = 1
 #: A part index of -1 marks the musician's own notes in recordings.
 MUSICIAN = -1
+#: Note-ons the planner withdrew after pushing them (a late chord correction), by
+#: event id modulo this size; far more than the events in flight at once.
+CANCEL_SIZE = 1 << 16
+CANCEL_MASK = CANCEL_SIZE - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +41,7 @@ class EventRing:
     """Preallocated SPSC ring of (frame, kind, part, note, velocity, event id)."""
 
     __slots__ = ("capacity", "mask", "frame", "kind", "part", "note", "vel", "eid",
-                 "write", "read", "dropped")
+                 "write", "read", "dropped", "cancel")
 
     def __init__(self, capacity: int = 4096) -> None:
         if capacity & (capacity - 1):
@@ -53,6 +57,7 @@ class EventRing:
         self.write = 0
         self.read = 0
         self.dropped = 0
+        self.cancel = np.zeros(CANCEL_SIZE, np.int8)  # planner writes, audio clock reads
 
     def __len__(self) -> int:
         return self.write - self.read

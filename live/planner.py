@@ -36,10 +36,11 @@ import numpy as np
 from kernels import key_estimate, key_update
 from live.accompanist import SLOTS_PER_BEAT, Accompanist, Decision, SlotContext
 from live.clock import FrameClock, Transport
-from live.events import NOTE_OFF, NOTE_ON, EventRing
+from live.events import CANCEL_MASK, NOTE_OFF, NOTE_ON, EventRing
 from live.listener import ONSET_CAPACITY, Listener
 
 CORRECTION_SLOTS = 2
+KEY_DECAY = 0.97  # per note: the key estimate remembers about the last 30 notes
 
 
 @dataclass(slots=True)
@@ -81,7 +82,7 @@ class Planner:
         self._next_commit = -self.count_in_slots
         self._tentative: dict[int, Decision] = {}
         self._tentative_version: dict[int, tuple[int, int]] = {}
-        self._open: list[tuple[int, int, int, int]] = []  # (off frame, part, note, eid)
+        self._open: list[tuple[int, int, int, int, int]] = []  # (on, off frame, part, note, eid)
         self._key_state = np.zeros(12)
         self._key_seen = 0
         self.key = (-1, 0)
@@ -179,7 +180,8 @@ class Planner:
             return
         self._checked_version = snap.version
         t = self.transport
-        beat_slot = int(t.beat_at(now) * SLOTS_PER_BEAT) // SLOTS_PER_BEAT * SLOTS_PER_BEAT
+        # a note heard in this block belongs to a beat that starts before the next block
+        beat_slot = int(t.beat_at(now + self.clock.block) * SLOTS_PER_BEAT) // SLOTS_PER_BEAT * SLOTS_PER_BEAT
         window = CORRECTION_SLOTS * t.frames_per_beat / SLOTS_PER_BEAT
         if beat_slot < 0 or now - t.frame_at(beat_slot / SLOTS_PER_BEAT) > window:
             return
@@ -233,13 +235,15 @@ class Planner:
         t = self.transport
         if d.cut_parts:
             keep = []
-            for off_frame, part, note, eid in self._open:
+            for on_frame, off_frame, part, note, eid in self._open:
                 if part in d.cut_parts and off_frame > frame:
+                    if on_frame >= frame:  # not sounded yet: the audio clock skips it
+                        self.ring.cancel[eid & CANCEL_MASK] = 1
                     self._push(frame, NOTE_OFF, part, note, 0, eid)
                 else:
-                    keep.append((off_frame, part, note, eid))
+                    keep.append((on_frame, off_frame, part, note, eid))
             self._open = keep
-        self._open = [o for o in self._open if o[0] > now]
+        self._open = [o for o in self._open if o[1] > now]
         for ev in d.events:
             self._eid += 1
             on = t.frame_at(ev.beat)
@@ -247,9 +251,10 @@ class Planner:
             if shift_to is not None:
                 on = max(on, shift_to)
                 off = max(off, on + int(0.1 * t.frames_per_beat))
+            self.ring.cancel[self._eid & CANCEL_MASK] = 0
             self._push(on, NOTE_ON, ev.part, ev.note, ev.velocity, self._eid)
             self._push(off, NOTE_OFF, ev.part, ev.note, 0, self._eid)
-            self._open.append((off, ev.part, ev.note, self._eid))
+            self._open.append((on, off, ev.part, ev.note, self._eid))
 
     def _role(self, part: int) -> str:
         return self.roles.get(part, "")
@@ -280,7 +285,7 @@ class Planner:
         start = max(self._key_seen, n - ONSET_CAPACITY)
         for i in range(start, n):
             j = i & (ONSET_CAPACITY - 1)
-            key_update(self._key_state, int(li.on_note[j]) % 12, 1.0, 0.93)
+            key_update(self._key_state, int(li.on_note[j]) % 12, 1.0, KEY_DECAY)
         self._key_seen = n
         tonic, mode, _conf = key_estimate(self._key_state)
         self.key = (int(tonic), int(mode))

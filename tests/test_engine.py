@@ -1,0 +1,220 @@
+"""The engine without a sound server: the same callback, planner and rules, driven
+block by block (time is injected, nothing sleeps)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels import chord_pitch_classes
+from live.accompanist import SLOTS_PER_BEAT, RuleAccompanist
+from live.clock import Transport
+from live.engine import Engine
+from live.events import MUSICIAN
+from live.midifile import FileInput, Performance, note_spans
+from live.rig import load_rig_text
+
+SR, BLOCK = 48000, 64
+
+RIG = """
+mode: {mode}
+style: {style}
+tempo: 120
+input:
+  split: 60
+band:
+  bass: {{}}
+  keys: {{}}
+  drums: {{}}
+"""
+
+
+def make_engine(mode="chords", style="pop", accompanist=None, extra=""):
+    rig = load_rig_text(RIG.format(mode=mode, style=style) + extra, source="<test>")
+    n = len([p for p in rig.band if p.enabled])
+    return Engine(rig, sr=SR, block=BLOCK, parts=[None] * n, musician_part=None,
+                  accompanist=accompanist, seed=1)
+
+
+def perf_from(notes, seconds):
+    """notes: (start s, end s, note, vel) -> a Performance."""
+    ev = []
+    for s, e, n, v in notes:
+        ev.append((s, (0x90, n, v)))
+        ev.append((e, (0x80, n, 0)))
+    ev.sort(key=lambda x: (x[0], x[1][0] == 0x90))
+    return Performance("<test>", np.array([t for t, _ in ev]), [m for _, m in ev], 120.0, 4, 480, seconds)
+
+
+def run(engine, perf, seconds):
+    src = FileInput(perf, SR, lead_in_s=0.0)
+    src.start(0)
+    engine.file_source = src
+    engine.start()
+    for _ in range(int(seconds * SR / BLOCK)):
+        engine.tick()
+        engine.planner.step()
+    engine.request_stop()
+    engine.tick()
+    return engine.recorder.events()
+
+
+CHORDS = [("C", (48, 52, 55)), ("F", (53, 57, 48)), ("G", (43, 47, 50)), ("Am", (45, 48, 52))]
+
+
+def chord_perf(bars_each=2):
+    notes, t = [], 0.0
+    bar = 2.0  # 4 beats at 120 bpm
+    for _, tones in CHORDS:
+        for n in tones:
+            notes.append((t, t + bars_each * bar - 0.01, n, 80))
+        t += bars_each * bar
+    return perf_from(notes, t), t
+
+
+def test_band_plays_the_chords_the_musician_holds():
+    perf, dur = chord_perf()
+    eng = make_engine()
+    events = run(eng, perf, dur + 1.0)
+    spans = note_spans(events, SR)
+    start = eng.planner.transport.anchor_frame / SR
+    for i, (name, tones) in enumerate(CHORDS):
+        t0, t1 = start + i * 4.0, start + (i + 1) * 4.0
+        held = {n % 12 for n in tones}
+        comp = {n % 12 for tr, n, s, e, v in spans if tr == 1 and t0 + 0.5 <= s < t1 - 0.05}
+        assert comp == held, f"{name}: comping played {sorted(comp)}, the musician held {sorted(held)}"
+        bass_on_one = [n for tr, n, s, e, v in spans if tr == 0 and abs(s - t0) < 0.01 and i > 0]
+        if i > 0:
+            root = {"F": 5, "G": 7, "Am": 9}[name]
+            # bass takes the chord's bass note on the downbeat (F/C: the musician's C is lowest)
+            lowest = min(tones) % 12
+            assert bass_on_one and bass_on_one[0] % 12 in (root, lowest)
+
+
+def test_every_note_on_meets_a_note_off():
+    perf, dur = chord_perf(1)
+    eng = make_engine(style="rock")
+    run(eng, perf, dur / 2)  # stop in the middle of the song
+    events = eng.recorder.events()
+    sounding: dict[tuple[int, int], int] = {}
+    for frame, track, status, d1, d2 in events:
+        key = (int(track), int(d1))
+        if status == 0x90 and d2 > 0:
+            sounding[key] = sounding.get(key, 0) + 1
+        elif status in (0x80, 0x90):
+            if sounding.get(key, 0) > 0:
+                sounding[key] -= 1
+    hanging = {k: v for k, v in sounding.items() if v}
+    assert not hanging, f"notes left hanging after stop: {hanging}"
+    assert (eng.owner < 0).all()
+
+
+@pytest.mark.parametrize("style", ["pop", "rock", "swing", "ballad"])
+def test_drums_land_on_the_grid(style):
+    perf, dur = chord_perf(1)
+    eng = make_engine(style=style, extra=f"swing: {0.33 if style == 'swing' else 0.0}\n")
+    events = run(eng, perf, dur)
+    t = eng.planner.transport
+    drum = events[(events[:, 1] == 2) & (events[:, 2] == 0x90)]
+    assert len(drum) > 20
+    slots = (drum[:, 0] - t.anchor_frame) / (t.frames_per_beat / SLOTS_PER_BEAT)
+    swing_slots = (0.5 + 0.33 * 0.5) * SLOTS_PER_BEAT if style == "swing" else 2
+    frac = slots % SLOTS_PER_BEAT
+    on_grid = np.isclose(frac, np.round(frac), atol=BLOCK / (t.frames_per_beat / 4)) | np.isclose(
+        frac, swing_slots, atol=BLOCK / (t.frames_per_beat / 4))
+    assert on_grid.all(), f"{style}: off-grid drum slots {slots[~on_grid][:5]}"
+    # and dispatched in the block that contains their planned frame: nothing late
+    assert eng.stats.late_events == 0
+
+
+def test_lead_mode_harmonises_a_melody_with_chord_tones():
+    # a C major melody with no left hand: the band must find chords that hold it
+    melody = [72, 76, 79, 76, 77, 81, 79, 77, 74, 77, 79, 74, 72, 76, 79, 72]
+    notes = [(i * 0.5, i * 0.5 + 0.45, n, 90) for i, n in enumerate(melody)]
+    eng = make_engine(mode="lead")
+    events = run(eng, perf_from(notes, 8.0), 9.0)
+    spans = note_spans(events, SR)
+    mel = [(s, n) for tr, n, s, e, v in spans if tr == MUSICIAN]
+    changes = [(frame / SR, c) for slot, frame, c in eng.planner.chord_log]
+    assert len(changes) >= 3, "the band never changed chord under a moving melody"
+    inside = 0
+    for s, n in mel:
+        chord = [c for t, c in changes if t <= s + 0.02][-1]
+        out = np.full(4, -1, np.int64)
+        k = chord_pitch_classes(chord.root, chord.quality, out)
+        inside += (n % 12) in set(out[:k])
+    assert inside / len(mel) >= 0.75, f"only {inside}/{len(mel)} melody notes sit in the chord"
+
+
+def test_malformed_input_is_dropped_and_counted():
+    eng = make_engine()
+    bad = [[], [0x90], [0x90, 200, 10], [0xF0, 1, 2, 0xF7], [0xF8], [0x40, 0x40], [0x90, 60, 64, 1],
+           [0xC0, 1, 2], [0x80, 61, 0]]  # the last: note-off without note-on, valid and harmless
+    eng.clock.advance()
+    for m in bad:
+        eng.on_input(m, 0)
+    assert eng.stats.input_dropped == 8
+    assert eng.stats.callback_errors == 0
+    assert (eng.musician_owner < 0).all()
+
+
+def test_sustain_pedal_holds_the_musicians_notes():
+    eng = make_engine()
+    eng.clock.advance()
+    eng.on_input([0x90, 64, 90], 0)
+    eng.on_input([0xB0, 64, 127], 10)
+    eng.on_input([0x80, 64, 0], 20)
+    assert eng.musician_owner[64] >= 0, "the pedal should hold the note"
+    eng.on_input([0xB0, 64, 0], 30)
+    assert eng.musician_owner[64] < 0
+    recorded = eng.recorder.events()
+    assert [tuple(r[2:4]) for r in recorded if r[2] in (0x90, 0x80)] == [(0x90, 64), (0x80, 64)]
+
+
+class Exploding(RuleAccompanist):
+    name = "exploding"
+
+    def decide(self, ctx):
+        if ctx.slot >= 8:
+            raise RuntimeError("model fell over")
+        return super().decide(ctx)
+
+
+def test_a_failing_accompanist_falls_back_without_a_gap():
+    perf, dur = chord_perf(1)
+    rig = load_rig_text(RIG.format(mode="chords", style="pop"), source="<test>")
+    from live.accompanist import PartInfo
+
+    infos = [PartInfo(i, p.role, p.low, p.high) for i, p in enumerate(rig.band)]
+    eng = make_engine(accompanist=Exploding(infos))
+    events = run(eng, perf, dur)
+    st = eng.planner.stats
+    assert st.fallback and st.errors >= 1
+    assert len(st.messages) == 1 and "rule-based band takes over" in st.messages[0]
+    drum_on = events[(events[:, 1] == 2) & (events[:, 2] == 0x90), 0]
+    gaps = np.diff(drum_on) / SR
+    assert gaps.max() < 0.6, "the groove stopped while the fallback took over"
+    assert eng.stats.callback_errors == 0
+
+
+def test_transport_tempo_change_keeps_the_past():
+    t = Transport(48000, 120, 4)
+    t.start(1000)
+    before = [t.frame_at(b) for b in range(8)]
+    t.set_tempo(90, at_beat=4)
+    assert [t.frame_at(b) for b in range(5)] == before[:5]
+    assert t.frame_at(5) - t.frame_at(4) == 32000
+    assert t.beat_at(t.frame_at(6.5)) == pytest.approx(6.5, abs=1e-4)
+
+
+def test_shipped_demo_matches_its_source(tmp_path):
+    from live import demo
+    from live.session import demo_path
+
+    demo.build(tmp_path / "demo.mid")
+    assert (tmp_path / "demo.mid").read_bytes() == demo_path().read_bytes()
+
+
+def test_chord_tones_helper_agrees_with_kernel():
+    out = np.full(4, -1, np.int64)
+    assert chord_pitch_classes(0, 0, out) == 3 and set(out[:3]) == {0, 4, 7}
