@@ -69,7 +69,7 @@ def test_each_builtin_loads_and_round_trips(name):
 def test_default_rig_is_pop_band():
     assert find_rig(None).name == "pop-band.yaml"
     rig = open_rig()
-    assert (rig.mode, rig.style, rig.tempo, rig.input.split) == ("lead", "pop", 100.0, None)
+    assert (rig.mode, rig.style, rig.tempo, rig.input.split) == ("lead", "pop", 100.0, 60)
     assert [p.name for p in rig.band] == ["bass", "keys", "drums", "pad"]
     assert [p.enabled for p in rig.band] == [True, True, True, False]
     assert rig.part("keys").role == "comp"
