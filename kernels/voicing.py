@@ -157,7 +157,7 @@ def voice_chord_ref(root, quality, prev, low, high, out):
         if prev[0] < 0:
             cost = abs(sum(v) / n - (low + high) / 2) + pen
         else:
-            cost = float(sum(abs(p - q) for p, q in zip(v, prev)) + pen)
+            cost = float(sum(abs(p - q) for p, q in zip(v, prev, strict=False)) + pen)
         spread = v[-1] - v[0]
         if best is None or cost < best - 1e-9 or (cost <= best + 1e-9 and spread < best_spread):
             best, best_v, best_spread = cost, v, spread

@@ -113,7 +113,7 @@ def melody_weights(snap: Snapshot, until_frame: int, window_frames: float) -> np
         return w
     age = until_frame - snap.onsets[:, 0]
     recent = (age >= 0) & (age < window_frames)
-    for (frame, note, vel), a in zip(snap.onsets[recent], age[recent], strict=True):
+    for (_frame, note, vel), a in zip(snap.onsets[recent], age[recent], strict=True):
         w[note % 12] += (0.5 + vel / 254.0) * (1.0 - a / window_frames)
     return w
 

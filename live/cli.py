@@ -58,14 +58,15 @@ def cmd_devices(args: argparse.Namespace) -> int:
     print("  inputs:  " + (", ".join(ins) if ins else "none"))
     print("  outputs: " + (", ".join(outs) if outs else "none"))
     print(f"\nThe rig '{rig.name}' ({rig.source}) would use:")
-    print(f"  audio: {backend}" + ("  (no JACK server or sound card: renders to jam.wav)" if backend == "offline" else ""))
+    note = "  (no JACK server or sound card: renders to jam.wav)" if backend == "offline" else ""
+    print(f"  audio: {backend}{note}")
     if backend == "offline":
         print("  MIDI in: the demo performance (no live MIDI without an audio clock)")
     else:
         port = rig.input.port
-        print(f"  MIDI in: sideman:in (virtual)" + (f" + ports containing {port!r}" if port else ""))
+        print("  MIDI in: sideman:in (virtual)" + (f" + ports containing {port!r}" if port else ""))
         out = rig.midi_out.port
-        print(f"  MIDI out: sideman:band (virtual)" + (f" + ports containing {out!r}" if out else ""))
+        print("  MIDI out: sideman:band (virtual)" + (f" + ports containing {out!r}" if out else ""))
     return 0
 
 

@@ -598,7 +598,8 @@ def _yaml_error(label: str, text: str, e: yaml.YAMLError) -> RigError:
         return RigError(f"{label}:{mark.line + 1} YAML syntax error: {message}")
     if isinstance(e, yaml.reader.ReaderError):
         line = text[: e.position].count("\n") + 1
-        return RigError(f"{label}:{line} YAML syntax error: character {chr(e.character)!r} (#x{e.character:04x}) is not allowed")
+        return RigError(f"{label}:{line} YAML syntax error: character {chr(e.character)!r} "
+                        f"(#x{e.character:04x}) is not allowed")
     return RigError(f"{label} YAML syntax error: {e}")
 
 

@@ -218,6 +218,18 @@ def _end_frame(engine: Engine) -> int:
     return t.frame_at(bar_end)
 
 
+def _follow_input_end(engine: Engine, stop_at: int | None, now: int) -> int | None:
+    """Once the input file is done, end the band at the next bar line, then ring out."""
+    src, pl = engine.file_source, engine.planner
+    if src is None or not src.done:
+        return stop_at
+    if pl.stop_frame < 0 and pl.transport.running:
+        pl.stop_frame = _end_frame(engine)
+    if stop_at is None and (pl.ended or not pl.transport.running):
+        stop_at = max(now, pl.stop_frame) + int(TAIL_S * engine.clock.sr)
+    return stop_at
+
+
 def _run_offline(server, engine: Engine, perf, seconds, progress) -> None:
     sr, block = engine.clock.sr, engine.clock.block
     src = engine.file_source
@@ -236,10 +248,7 @@ def _run_offline(server, engine: Engine, perf, seconds, progress) -> None:
         now = engine.clock.block_end
         if seconds is not None and now >= seconds * sr:
             break
-        if src is not None and src.done and engine.planner.stop_frame < 0 and engine.planner.transport.running:
-            engine.planner.stop_frame = _end_frame(engine)
-        if stop_at is None and (engine.planner.ended or (src is not None and src.done and not engine.planner.transport.running)):
-            stop_at = max(now, engine.planner.stop_frame) + int(TAIL_S * sr)
+        stop_at = _follow_input_end(engine, stop_at, now)
         if stop_at is not None and now >= stop_at and len(engine.ring) == 0:
             break
         pct = int(100 * now / (total * sr))
@@ -274,10 +283,7 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready) -> None
                 now = engine.clock.block_end
                 if seconds is not None and time.monotonic() - t0 >= seconds:
                     break
-                if src is not None and src.done and engine.planner.stop_frame < 0 and engine.planner.transport.running:
-                    engine.planner.stop_frame = _end_frame(engine)
-                if src is not None and stop_at is None and (engine.planner.ended or src.done and not engine.planner.transport.running):
-                    stop_at = max(now, engine.planner.stop_frame) + int(TAIL_S * sr)
+                stop_at = _follow_input_end(engine, stop_at, now)
                 if stop_at is not None and now >= stop_at:
                     break
                 if time.monotonic() - last_report >= 5.0:

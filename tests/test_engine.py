@@ -97,7 +97,7 @@ def test_every_note_on_meets_a_note_off():
     run(eng, perf, dur / 2)  # stop in the middle of the song
     events = eng.recorder.events()
     sounding: dict[tuple[int, int], int] = {}
-    for frame, track, status, d1, d2 in events:
+    for _frame, track, status, d1, d2 in events:
         key = (int(track), int(d1))
         if status == 0x90 and d2 > 0:
             sounding[key] = sounding.get(key, 0) + 1

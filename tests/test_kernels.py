@@ -169,7 +169,7 @@ def test_key_streaming_equals_one_shot(n):
     decay = 0.97
     state = np.zeros(12)
     ref_state = np.zeros(12)
-    for pc, w in zip(pcs, weights):
+    for pc, w in zip(pcs, weights, strict=False):
         key_update(state, pc, w, decay)
         key_update_ref(ref_state, pc, w, decay)
     one_shot = np.zeros(12)
