@@ -38,7 +38,7 @@ case "$mode" in
   test)
     .venv/bin/python -m pip install -q -e ".[test]"
     echo "== ruff"
-    .venv/bin/ruff check live kernels tests benchmarks
+    .venv/bin/ruff check .
     echo "== pytest"
     exec .venv/bin/python -m pytest -q -p no:cacheprovider
     ;;
