@@ -51,7 +51,7 @@ def pick_api(prefer_jack: bool):
     apis = rtmidi.get_compiled_api()
     if prefer_jack and rtmidi.API_UNIX_JACK in apis:
         return rtmidi.API_UNIX_JACK
-    for api in (rtmidi.API_MACOSX_CORE, rtmidi.API_WINDOWS_MM, rtmidi.API_UNIX_ALSA):
+    for api in (rtmidi.API_MACOSX_CORE, rtmidi.API_WINDOWS_MM, rtmidi.API_LINUX_ALSA):
         if api in apis:
             return api
     return None
