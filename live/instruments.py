@@ -195,6 +195,11 @@ def make_part(instrument: str, volume: float, pan: float):
     return PolyPart(instrument, voices, volume, pan)
 
 
+# pyo's Compress treats lookahead=0 as its longest delay (25 ms, measured: a note came
+# out 1,200 frames late); one sample of look-ahead is the shortest real one.
+LOOKAHEAD_MS = 1000.0 / 48000.0
+
+
 class Mixer:
     """Parts -> reverb send -> master compressor and limiter -> output."""
 
@@ -205,9 +210,9 @@ class Mixer:
         bus = pyo.Mix([dry, wet], voices=2)
         # no lookahead: the musician's own sound must not wait for the compressor
         comp = pyo.Compress(bus, thresh=-14, ratio=2.5, risetime=0.005, falltime=0.15,
-                            lookahead=0.0, knee=0.4)
+                            lookahead=LOOKAHEAD_MS, knee=0.4)
         lim = pyo.Compress(comp, thresh=-2, ratio=30, risetime=0.0005, falltime=0.05,
-                           lookahead=0.0)
+                           lookahead=LOOKAHEAD_MS)
         self.master = pyo.Clip(lim, min=-0.97, max=0.97)
         self._keep = [dry, wet, bus, comp, lim]
 

@@ -9,6 +9,7 @@ each block offline).
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,6 +21,10 @@ from live.midifile import FileInput, read_performance, write_take
 from live.quiet import import_pyo, quiet_fds
 
 TAIL_S = 1.5  # let releases and the reverb ring out after the last note
+# pyo's audio thread takes the GIL every block (1.33 ms at 64 frames). CPython makes a
+# waiting thread wait up to the switch interval (5 ms by default) for a busy holder;
+# 0.2 ms bounds how long the planner or the control thread can keep the audio clock waiting.
+SWITCH_INTERVAL_S = 0.0002
 
 
 def demo_path() -> Path:
@@ -264,6 +269,8 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready) -> None
     from live.planner import PlannerThread
 
     sr = engine.clock.sr
+    old_switch = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     server.start()
     server.recstart()
     time.sleep(0.05)
@@ -302,3 +309,4 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready) -> None
                 engine.all_notes_off()
                 engine.silenced = True
             time.sleep(0.3)
+            sys.setswitchinterval(old_switch)
