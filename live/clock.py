@@ -18,29 +18,67 @@ import time
 
 
 class FrameClock:
-    """Counts audio frames, one block at a time.
+    """Counts audio frames, one block at a time, and stays with the audio server.
 
     ``block_start`` is the frame at which the block being processed starts;
     ``block_end`` is one past its last frame. ``block_ns`` is ``perf_counter_ns`` at
     the start of the block, for display and for input timestamps only.
+
+    Live (``follow_wall=True``), a block the server dropped in an xrun never reaches
+    us, so counting callbacks alone would leave the band one block late for the rest of
+    the gig. We compare the count with the wall clock: when the callbacks have been
+    more than 1.5 blocks behind their usual lateness for ``XRUN_CONFIRM`` blocks in a
+    row, whole blocks were lost and the count jumps forward by them. A single late
+    callback (the next ones catch up) is not a loss. The usual lateness is the minimum
+    over the previous window of ``WINDOW`` blocks, so a sound card whose clock drifts
+    from the wall clock is followed, not corrected.
     """
 
-    __slots__ = ("sr", "block", "block_start", "block_end", "block_ns", "blocks")
+    WINDOW = 1024
+    XRUN_CONFIRM = 3
 
-    def __init__(self, sr: int, block: int) -> None:
+    __slots__ = ("sr", "block", "block_start", "block_end", "block_ns", "blocks", "follow_wall",
+                 "lost_blocks", "_t0", "_base", "_win_min", "_late_run")
+
+    def __init__(self, sr: int, block: int, follow_wall: bool = False) -> None:
         self.sr = int(sr)
         self.block = int(block)
         self.block_start = 0
         self.block_end = self.block
         self.block_ns = time.perf_counter_ns()
         self.blocks = 0
+        self.follow_wall = follow_wall
+        self.lost_blocks = 0
+        self._t0 = 0
+        self._base = 0
+        self._win_min = 0
+        self._late_run = 0
 
     def advance(self) -> None:
         """Called once per block by the audio-clock callback, before dispatch."""
+        now = time.perf_counter_ns()
         if self.blocks:
             self.block_start += self.block
+        else:
+            self._t0 = now
+        if self.follow_wall:
+            lateness = (now - self._t0) * self.sr // 1_000_000_000 - self.block_start
+            if lateness < self._win_min:
+                self._win_min = lateness
+            if self.blocks % self.WINDOW == self.WINDOW - 1:
+                self._base, self._win_min = self._win_min, lateness
+            behind = lateness - self._base
+            if 2 * behind > 3 * self.block:
+                self._late_run += 1
+                if self._late_run >= self.XRUN_CONFIRM:
+                    lost = (behind + self.block // 2) // self.block
+                    self.block_start += lost * self.block
+                    self.lost_blocks += lost
+                    self._late_run = 0
+            else:
+                self._late_run = 0
         self.block_end = self.block_start + self.block
-        self.block_ns = time.perf_counter_ns()
+        self.block_ns = now
         self.blocks += 1
 
     def seconds(self, frames: int) -> float:

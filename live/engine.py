@@ -83,9 +83,9 @@ class Engine:
 
     def __init__(self, rig, *, sr: int, block: int, parts: list, musician_part,
                  midi_outs: list | None = None, accompanist=None, seed: int = 0,
-                 horizon_ms: float = 30.0) -> None:
+                 horizon_ms: float = 30.0, live: bool = False) -> None:
         self.rig = rig
-        self.clock = FrameClock(sr, block)
+        self.clock = FrameClock(sr, block, follow_wall=live)
         self.listener = Listener(rig.input.split, rig.mode)
         self.ring = EventRing(8192)
         self.band_cfg = [p for p in rig.band if p.enabled]

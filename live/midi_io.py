@@ -103,8 +103,23 @@ def _matching(ports: list[str], sub: str) -> list[int]:
     return [i for i, name in enumerate(ports) if sub_l in name.lower() and CLIENT not in name.lower()]
 
 
-def open_ports(api, midi_in: str | None, midi_out: str | None, *, virtual: bool = True) -> MidiPorts:
-    """Open Sideman's virtual ports and connect to existing ones matching the names.
+def hardware_inputs(names: list[str]) -> list[int]:
+    """Ports that look like a controller: JACK's system MIDI captures (and a2j's bridged
+    hardware), or ALSA clients other than Midi Through and Sideman itself."""
+    hits = []
+    for i, name in enumerate(names):
+        low = name.lower()
+        if CLIENT in low or "through" in low:
+            continue
+        if "capture" in low or "a2j" in low or ":" not in low:
+            hits.append(i)
+    return hits
+
+
+def open_ports(api, midi_in: str | None, midi_out: str | None, *, virtual: bool = True,
+               hardware_in: bool = False) -> MidiPorts:
+    """Open Sideman's virtual ports and connect to existing ones matching the names;
+    with ``hardware_in``, also to every input that looks like a controller.
 
     Raises:
         DeviceError: the MIDI system cannot be opened, or no port contains a name given.
@@ -123,12 +138,12 @@ def open_ports(api, midi_in: str | None, midi_out: str | None, *, virtual: bool 
             mo.open_virtual_port("band")
             ports.outs.append(mo)
             ports.names.append(f"out: {CLIENT}:band (virtual)")
-        if midi_in:
+        if midi_in or hardware_in:
             probe = rtmidi.MidiIn(api, name=f"{CLIENT}-probe")
             names = probe.get_ports()
             probe.delete()
-            hits = _matching(names, midi_in)
-            if not hits:
+            hits = _matching(names, midi_in) if midi_in else hardware_inputs(names)
+            if midi_in and not hits:
                 raise DeviceError(f"--midi-in {midi_in!r}: no MIDI input port contains that name "
                                   f"(available: {', '.join(names) or 'none'})")
             for i in hits:

@@ -123,8 +123,9 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
             if p.exists():
                 raise OutputExistsError(f"{p} exists; use --force to overwrite it or --out DIR for another folder")
 
-    live_input = bool(midi_in or rig.input.port)
-    if input_file in (None, "demo") and not live_input:
+    # Offline there is no one to listen to: play a file (the demo by default). Live, the
+    # musician plays, unless a file is asked for (--input FILE, or --input demo).
+    if input_file == "demo" or (input_file is None and backend == "offline"):
         input_file = str(demo_path())
     perf = read_performance(input_file) if input_file else None
 
@@ -140,9 +141,11 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         mixer.out()
         if backend != "offline":
             ports = open_ports(pick_api(prefer_jack=backend == "jack"),
-                               midi_in or rig.input.port, midi_out or rig.midi_out.port)
+                               midi_in or rig.input.port, midi_out or rig.midi_out.port,
+                               hardware_in=perf is None and not (midi_in or rig.input.port))
         engine = Engine(rig, sr=sr, block=block, parts=parts, musician_part=musician,
-                        midi_outs=ports.outs if ports else [], accompanist=accompanist, seed=seed)
+                        midi_outs=ports.outs if ports else [], accompanist=accompanist, seed=seed,
+                        live=backend != "offline")
         if ports:
             engine.midi_ins = list(ports.ins)
             for name in ports.names:
@@ -156,7 +159,7 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         server.setCallback(engine.tick)
         if record:
             server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
-        what = Path(input_file).name if input_file else "the musician (live)"
+        what = Path(input_file).name if input_file else "you: play on sideman:in (Ctrl-C ends the take)"
         progress(f"sideman jam: {rig.name} ({rig.mode}, {rig.style}, {rig.tempo:g} bpm) "
                  f"on {backend} at {sr} Hz / {block} frames, playing {what}")
         if backend == "offline":
@@ -202,6 +205,7 @@ def _stats(engine: Engine) -> dict:
         "input_events": s.input_events, "input_dropped": s.input_dropped,
         "band_notes": s.band_notes, "late_events": s.late_events,
         "late_max_frames": s.late_max_frames, "ring_dropped": engine.ring.dropped,
+        "lost_blocks": engine.clock.lost_blocks,
         "rec_dropped": engine.recorder.dropped,
         "callback_us_p50": float(np.percentile(cb, 50)) if n else 0.0,
         "callback_us_p99": float(np.percentile(cb, 99)) if n else 0.0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -69,8 +71,8 @@ def test_voice_stealing_never_leaves_a_voice_stuck(server):
     from live.instruments import make_part
 
     part = make_part("bass", 0.8, 0.0)  # two voices
-    ev = {5 + i: (lambda i: lambda p: p.note_on(40 + i, 90, 100 + i))(i) for i in range(5)}
-    ev.update({60 + i: (lambda i: lambda p: p.note_off(40 + i, 100 + i))(i) for i in range(5)})
+    ev = {5 + i: functools.partial(type(part).note_on, note=40 + i, vel=90, eid=100 + i) for i in range(5)}
+    ev.update({60 + i: functools.partial(type(part).note_off, note=40 + i, eid=100 + i) for i in range(5)})
     x = render(server, part, ev, 300, through_mixer=False)
     assert (part.voice_eid < 0).all()
     assert np.abs(x[-BLOCK * 20:]).max() < 1e-3

@@ -218,3 +218,39 @@ def test_shipped_demo_matches_its_source(tmp_path):
 def test_chord_tones_helper_agrees_with_kernel():
     out = np.full(4, -1, np.int64)
     assert chord_pitch_classes(0, 0, out) == 3 and set(out[:3]) == {0, 4, 7}
+
+
+def test_frame_clock_skips_blocks_lost_in_an_xrun(monkeypatch):
+    from live import clock as clock_mod
+
+    now = [0]
+    monkeypatch.setattr(clock_mod.time, "perf_counter_ns", lambda: now[0])
+    c = clock_mod.FrameClock(48000, 64, follow_wall=True)
+    period_ns = 64 * 1_000_000_000 // 48000
+    jitter = [0, 300_000, 100_000, 0, 900_000, 0]  # scheduling noise, below 1.5 blocks
+    for i in range(3000):
+        now[0] = i * period_ns + jitter[i % len(jitter)]
+        c.advance()
+    assert c.lost_blocks == 0 and c.block_start == 2999 * 64
+    # one late callback that the next ones catch up is not a loss
+    now[0] = 3000 * period_ns + 3 * period_ns
+    c.advance()
+    for i in range(3001, 3100):
+        now[0] = i * period_ns
+        c.advance()
+    assert c.lost_blocks == 0
+    # the server dropped 4 blocks: from here every callback is 4 blocks later than counted
+    for i in range(3100, 3200):
+        now[0] = (i + 4) * period_ns
+        c.advance()
+    assert c.lost_blocks == 4
+    assert c.block_start == (3199 + 4) * 64
+
+
+def test_frame_clock_offline_never_skips():
+    from live.clock import FrameClock
+
+    c = FrameClock(48000, 64)  # offline renders faster than real time: no wall clock
+    for _ in range(5000):
+        c.advance()
+    assert c.block_start == 4999 * 64 and c.lost_blocks == 0
