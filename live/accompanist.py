@@ -61,6 +61,7 @@ class SlotContext:
     snapshot: Snapshot
     key: tuple[int, int]  # (tonic pc, 0 major / 1 minor), (-1, 0) if unknown
     frames_per_beat: float
+    frame: int = 0  # where the slot starts, in audio frames
 
     @property
     def beat(self) -> float:
@@ -79,6 +80,7 @@ class Decision:
     cut_parts: tuple[int, ...] = ()  # parts whose sounding notes end at this slot
     voicings: dict[int, np.ndarray] = field(default_factory=dict)
     bass_note: int = -1
+    extra: object = None  # an accompanist's own state for commit (e.g. the model's)
 
 
 class Accompanist(Protocol):
@@ -184,6 +186,8 @@ class RuleAccompanist:
     """
 
     name = "rules"
+    #: lead mode: the chord may change only on beats (the rules) or on any eighth (the model)
+    change_on_beats_only = True
 
     def __init__(self, parts: list[PartInfo], seed: int = 0) -> None:
         self.parts = parts
@@ -223,7 +227,7 @@ class RuleAccompanist:
         if ctx.mode == "chords" and ctx.slot % 2:
             chord = self._chord  # chords are taken on 8ths, not 16ths
         changed = chord != self._chord and chord.root >= 0
-        if changed and not on_beat and ctx.mode == "lead":
+        if changed and not on_beat and ctx.mode == "lead" and self.change_on_beats_only:
             chord, changed = self._chord, False
         d = Decision(ctx.slot, chord)
         s = ctx.slot_in_bar

@@ -34,6 +34,7 @@ class Snapshot:
     onsets: np.ndarray  # int64[n, 3]: frame, note, velocity of recent onsets, oldest first
     n_on: int  # total note-ons seen
     last_onset_frame: int  # -1 if none
+    melody_min: int = 0  # onsets at or above this note are melody (128: none are)
 
 
 class Listener:
@@ -121,4 +122,5 @@ class Listener:
             onsets=onsets,
             n_on=n_on,
             last_onset_frame=last,
+            melody_min=128 if self.all_chord else max(self.split, 0),
         )

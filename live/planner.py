@@ -154,7 +154,8 @@ class Planner:
     def _ctx(self, slot: int, snap) -> SlotContext:
         return SlotContext(slot=slot, meter=self.transport.meter, style=self.style,
                            swing=self.swing, mode=self.mode, snapshot=snap, key=self.key,
-                           frames_per_beat=self.transport.frames_per_beat)
+                           frames_per_beat=self.transport.frames_per_beat,
+                           frame=self.transport.frame_at(slot / SLOTS_PER_BEAT))
 
     def _decide(self, slot: int, snap) -> Decision:
         t0 = time.perf_counter_ns()
@@ -168,17 +169,21 @@ class Planner:
         return d
 
     def _correct(self, now: int) -> None:
-        """React when the musician's harmony arrives just after the beat it belongs to.
+        """React when the musician's chord arrives just after the beat it belongs to.
 
         Slots are committed ``horizon`` ahead, so a chord played exactly on the beat
         cannot be in that beat's decision. Like a player who hears the change a moment
         late, we re-strike the harmony parts with the new chord at once, as long as the
-        beat began at most ``CORRECTION_SLOTS`` slots (an eighth note) ago.
+        beat began at most ``CORRECTION_SLOTS`` slots (an eighth note) ago. Only chords
+        the musician holds in the chord zone do this: a chord the band chooses from the
+        melody is decided strictly from notes that began before its slot.
         """
         snap = self.listener.snapshot()
         if snap.version == self._checked_version:
             return
         self._checked_version = snap.version
+        if not snap.chord_zone.any():
+            return  # only the musician's own chords; decisions from the melody stay causal
         t = self.transport
         # a note heard in this block belongs to a beat that starts before the next block
         beat_slot = int(t.beat_at(now + self.clock.block) * SLOTS_PER_BEAT) // SLOTS_PER_BEAT * SLOTS_PER_BEAT
