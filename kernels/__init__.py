@@ -1,4 +1,4 @@
-"""Numba kernels for Sideman: chords, key, voicing. Pure functions on numpy arrays.
+"""Numba kernels for Sideman: chords, key, voicing, sampling. Pure functions on numpy arrays.
 
 Imports nothing from live/ and does no I/O. Call ``warmup()`` when a rig loads so every
 kernel compiles (or loads from numba's cache) before the first note.
@@ -11,12 +11,14 @@ import numpy as np
 from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_classes,
                      chord_recognize, chord_symbol, parse_chord_symbol)
 from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
+from .sampling import Sampler, apply_mask, log_softmax, repetition_penalty, sample
 from .voicing import voice_chord
 
 __all__ = [
     "QUALITIES", "QUALITY_INTERVALS", "QUALITY_SUFFIX", "KK_MAJOR", "KK_MINOR",
     "chord_recognize", "chord_pitch_classes", "chord_symbol", "parse_chord_symbol",
     "key_update", "key_estimate", "voice_chord", "warmup",
+    "apply_mask", "repetition_penalty", "sample", "log_softmax", "Sampler",
 ]
 
 
@@ -36,3 +38,11 @@ def warmup():
     voice_chord(root, quality, out.copy(), 52, 76, out)
     out3 = np.empty(3, dtype=np.int64)
     voice_chord(root, quality, np.full(3, -1, dtype=np.int64), 52, 76, out3)
+    # sampling: float32 logits as onnxruntime returns them; both mask layouts.
+    logits = np.zeros((4, 13), dtype=np.float32)
+    apply_mask(logits, np.ones(13, dtype=np.bool_), logits)
+    apply_mask(logits, np.ones((4, 13), dtype=np.bool_), logits)
+    repetition_penalty(logits, np.full((4, 8), -1, dtype=np.int64), 8, 1.2, logits)
+    log_softmax(logits, np.empty((4, 13), dtype=np.float32))
+    sample(logits, 1.0, 2, 0.9, 0.05, np.zeros(4), np.empty(4, dtype=np.int64), np.empty(13, dtype=np.int64),
+           np.empty(13))

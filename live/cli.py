@@ -100,6 +100,44 @@ def cmd_rigs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_harmonize(args: argparse.Namespace) -> int:
+    from live.harmonize import harmonize
+
+    results = harmonize(args.melody, args.out, online=args.online, force=args.force, model=args.model,
+                        rules=args.rules, seed=args.seed, progress=_progress)
+    for r in results:
+        for m in r["messages"]:
+            print(f"note: {m}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from live.evaluate import run_eval, table, write_result
+    from live.train.data import build_dataset
+
+    data = build_dataset(args.sources.split(","), Path(args.data), limit=args.data_limit, progress=_progress)
+    result = run_eval(data, model=args.model, split=args.split, limit=args.limit, progress=_progress)
+    print(table(result))
+    if args.json:
+        write_result(result, Path(args.json))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from live.train.train import main as train_main
+
+    argv = ["--data", args.data, "--sources", args.sources, "--out", args.out, "--minutes", str(args.minutes),
+            "--seed", str(args.seed)]
+    if args.limit:
+        argv += ["--limit", str(args.limit)]
+    if args.max_steps:
+        argv += ["--max-steps", str(args.max_steps)]
+    return train_main(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="sideman", description="Sideman: a real-time AI accompanist.")
     ap.add_argument("--version", action="version", version=f"sideman {__version__}")
@@ -124,6 +162,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rigs", help="list the built-in rigs")
     p.set_defaults(func=cmd_rigs)
+
+    p = sub.add_parser("harmonize", help="the accompaniment the live engine would play for melody files")
+    p.add_argument("melody", nargs="+", help="MIDI files with a melody")
+    p.add_argument("--out", default=".", help="folder for <stem>.mid and <stem>.json (default: here)")
+    p.add_argument("--online", action="store_true", help="strictly causal, exactly as live")
+    p.add_argument("--rules", action="store_true", help="use the rule-based band instead of the model")
+    p.add_argument("--model", help="an .onnx accompanist model (default: the shipped one)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_harmonize)
+
+    default_data = "sideman-data.npz"
+    p = sub.add_parser("eval", help="model vs rules vs the score's chords on held-out pieces")
+    p.add_argument("--data", default=default_data, help="dataset .npz (built from --sources if missing)")
+    p.add_argument("--sources", default="pop909,nottingham,bach")
+    p.add_argument("--data-limit", type=int, help="pieces per source when building the dataset")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--limit", type=int, help="evaluate at most this many pieces")
+    p.add_argument("--model", help="an .onnx accompanist model (default: the shipped one)")
+    p.add_argument("--json", help="also write the results as JSON here")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="train the accompanist model (needs the training extra: torch, music21)")
+    p.add_argument("--data", default=default_data)
+    p.add_argument("--sources", default="pop909,nottingham,bach",
+                   help="pop909, nottingham, bach, folder:/path/to/midi-musicxml-abc (comma separated)")
+    p.add_argument("--limit", type=int, help="pieces per source (a tiny run)")
+    p.add_argument("--out", default="models", help="folder for accompanist.onnx and its card")
+    p.add_argument("--minutes", type=float, default=20.0)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
     return ap
 
 

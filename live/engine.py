@@ -91,6 +91,8 @@ class Engine:
         self.band_cfg = [p for p in rig.band if p.enabled]
         infos = [PartInfo(i, p.role, p.low, p.high) for i, p in enumerate(self.band_cfg)]
         rules = RuleAccompanist(infos, seed=seed)
+        if callable(accompanist) and not hasattr(accompanist, "decide"):
+            accompanist = accompanist(infos)  # a factory: it needs the parts
         self.planner = Planner(clock=self.clock, listener=self.listener, ring=self.ring,
                                accompanist=accompanist or rules, fallback=rules,
                                tempo=rig.tempo, meter=rig.meter, style=rig.style,

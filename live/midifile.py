@@ -100,6 +100,7 @@ class FileInput:
         self.n = len(self.messages)
         self.offset = 0
         self.end_frame = int(self.frames[-1]) if self.n else 0
+        self.lookahead = 0  # deliver this many frames early (offline look-ahead), stamped on time
 
     @property
     def done(self) -> bool:
@@ -111,6 +112,7 @@ class FileInput:
 
     def poll(self, until: int, sink) -> None:
         i, off, frames = self.i, self.offset, self.frames
+        until += self.lookahead
         while i < self.n and frames[i] + off < until:
             sink(self.messages[i], int(frames[i]) + off)
             i += 1

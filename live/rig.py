@@ -33,6 +33,7 @@ import yaml
 from live.errors import RigError
 
 MODES = ("lead", "chords")
+ACCOMPANISTS = ("model", "rules")
 STYLES = ("pop", "rock", "swing", "ballad")
 ROLES = ("bass", "comp", "drums", "pad")
 INSTRUMENTS = ("piano", "epiano", "organ", "pad", "strings", "bass", "upright", "kit", "lead")
@@ -141,6 +142,7 @@ class Rig:
     swing: float  # 0.0..0.75
     count_in: int  # bars, 0..4
     sync_start: bool
+    accompanist: str  # one of ACCOMPANISTS
     input: InputCfg
     audio: AudioCfg
     midi_out: MidiOutCfg
@@ -258,7 +260,7 @@ def _buffer(v: Any, field: str) -> int:
 _NULL_TAG = "tag:yaml.org,2002:null"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
-_TOP_KEYS = ("name", "mode", "style", "tempo", "meter", "swing", "count_in", "sync_start",
+_TOP_KEYS = ("name", "mode", "style", "tempo", "meter", "swing", "count_in", "sync_start", "accompanist",
              "input", "audio", "midi_out", "band", "controls", "record")
 _INPUT_KEYS = ("port", "channels", "split", "thru", "thru_channel", "instrument", "program", "volume")
 _AUDIO_KEYS = ("backend", "sample_rate", "buffer", "device")
@@ -361,6 +363,7 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str) -> Rig:
         swing=g(top, "", "swing", 0.0, _num, 0.0, 0.75),
         count_in=g(top, "", "count_in", 0, _int, 0, 4),
         sync_start=g(top, "", "sync_start", True, _bool),
+        accompanist=g(top, "", "accompanist", "model", _choice, ACCOMPANISTS),
         input=inp,
         audio=_read_audio(doc, doc.section(top, "audio", _AUDIO_KEYS)),
         midi_out=MidiOutCfg(port=g(doc.section(top, "midi_out", _MIDI_OUT_KEYS), "midi_out", "port",
@@ -566,6 +569,7 @@ def _to_dict(rig: Rig, label: str) -> dict[str, Any]:
         "swing": rig.swing,
         "count_in": rig.count_in,
         "sync_start": rig.sync_start,
+        "accompanist": rig.accompanist,
         "input": inp,
         "audio": _as_dict(rig.audio, AudioCfg, "audio", label),
         "midi_out": _as_dict(rig.midi_out, MidiOutCfg, "midi_out", label),

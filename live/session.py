@@ -143,6 +143,13 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
             ports = open_ports(pick_api(prefer_jack=backend == "jack"),
                                midi_in or rig.input.port, midi_out or rig.midi_out.port,
                                hardware_in=perf is None and not (midi_in or rig.input.port))
+        notes: list[str] = []
+        if accompanist is None:
+            from live.model import model_factory
+
+            accompanist = model_factory(rig, seed=seed, messages=notes)
+        for n in notes:
+            progress(f"note: {n}")
         engine = Engine(rig, sr=sr, block=block, parts=parts, musician_part=musician,
                         midi_outs=ports.outs if ports else [], accompanist=accompanist, seed=seed,
                         live=backend != "offline")
@@ -150,6 +157,7 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
             engine.midi_ins = list(ports.ins)
             for name in ports.names:
                 progress(f"midi {name}")
+        progress(f"band: {engine.planner.accompanist.name} accompanist")
         if perf is not None:
             engine.file_source = FileInput(perf, sr)
         from kernels import warmup

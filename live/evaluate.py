@@ -1,0 +1,191 @@
+"""``sideman eval``: the online model, the rule-based band and the score's own chords,
+measured on held-out pieces, through the same live engine that plays on stage.
+
+Each test piece's melody becomes a performance (eighth-note steps at a fixed tempo)
+played into an ``Engine`` driven block by block with no audio server: the chords the
+band plays are read from the planner's log, exactly as live (strictly causal). The
+model's negative log-likelihood is measured by teacher forcing with the same step
+function.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kernels import chord_pitch_classes
+from live.midifile import Performance
+
+EVAL_TEMPO = 120.0
+EVAL_SR, EVAL_BLOCK = 48000, 256
+NO_CHORD = 156
+
+
+def tones_table() -> np.ndarray:
+    """(157, 12) bool: the pitch classes of each chord class (row 156, N, is empty)."""
+    t = np.zeros((157, 12), bool)
+    out = np.full(4, -1, np.int64)
+    for c in range(156):
+        n = chord_pitch_classes(c // 13, c % 13, out)
+        t[c, out[:n]] = True
+    return t
+
+
+TONES = tones_table()
+
+
+def melody_performance(mel: np.ndarray, mel_on: np.ndarray, pitch: np.ndarray | None, tempo: float) -> Performance:
+    """Step arrays -> a MIDI performance: each melody note from its onset step until
+    the next onset or rest (eighth-note steps)."""
+    step_s = 30.0 / tempo
+    times, msgs = [], []
+    T = len(mel)
+    t = 0
+    while t < T:
+        if mel[t] < 0 or (t > 0 and not mel_on[t] and mel[t] == mel[t - 1]):
+            t += 1
+            continue
+        end = t + 1
+        while end < T and mel[end] == mel[t] and not mel_on[end]:
+            end += 1
+        note = int(pitch[t]) if pitch is not None and pitch[t] >= 0 else 60 + int(mel[t])
+        note = min(max(note, 60), 96)  # the melody zone of the eval rig
+        times += [t * step_s, end * step_s - 0.01]
+        msgs += [(0x90, note, 90), (0x80, note, 0)]
+        t = end
+    order = np.argsort(np.array(times), kind="stable")
+    return Performance("<eval>", np.array(times)[order], [msgs[i] for i in order], tempo, 4, 480, T * step_s)
+
+
+def chords_via_engine(perf: Performance, n_steps: int, steps_per_bar: int, accompanist_factory,
+                      tempo: float = EVAL_TEMPO) -> np.ndarray:
+    """Play ``perf`` through the engine; the chord class in force at each step start."""
+    from live.engine import Engine
+    from live.midifile import FileInput
+    from live.rig import load_rig_text
+
+    meter = max(2, min(7, steps_per_bar // 2))
+    rig = load_rig_text(f"mode: lead\nstyle: pop\ntempo: {tempo:g}\nmeter: {meter}\nsync_start: false\n"
+                        "input: {split: 60, thru: false}\nrecord: {enabled: false}\n", source="<eval rig>")
+    parts = [p for p in rig.band if p.enabled]
+    from live.accompanist import PartInfo
+
+    infos = [PartInfo(i, p.role, p.low, p.high) for i, p in enumerate(parts)]
+    eng = Engine(rig, sr=EVAL_SR, block=EVAL_BLOCK, parts=[None] * len(parts), musician_part=None,
+                 accompanist=accompanist_factory(infos))
+    src = FileInput(perf, EVAL_SR, lead_in_s=0.0)
+    src.start(0)
+    eng.file_source = src
+    eng.planner.transport.start(0)  # step 0 of the piece is beat 0: the data's bar grid
+    step_frames = EVAL_SR * 30.0 / tempo
+    total = int(n_steps * step_frames) + EVAL_BLOCK
+    while eng.clock.block_end < total:
+        eng.tick()
+        eng.planner.step()
+    out = np.full(n_steps, NO_CHORD, np.int64)
+    log = eng.planner.chord_log
+    for slot, _frame, c in log:
+        step = (slot + 1) // 2  # a chord taken on a 16th counts from the next eighth
+        if 0 <= step < n_steps:
+            out[step:] = NO_CHORD if c.root < 0 else c.root * 13 + c.quality
+    return out
+
+
+def metrics(pred: np.ndarray, ref: np.ndarray, mel: np.ndarray, mel_on: np.ndarray, steps_per_bar: int) -> dict:
+    has_mel = mel >= 0
+    inside = TONES[pred[has_mel], mel[has_mel]]
+    known = ref != NO_CHORD
+    changes = np.flatnonzero(pred[1:] != pred[:-1]) + 1
+    held = changes[(mel_on[changes] == 0) & (mel[changes] >= 0) & (mel[changes] == mel[changes - 1])]
+    bars = len(pred) / steps_per_bar
+    return {
+        "steps": int(len(pred)), "melody_steps": int(has_mel.sum()), "inside": int(inside.sum()),
+        "known": int(known.sum()),
+        "root_hits": int(((pred // 13) == (ref // 13))[known & (pred != NO_CHORD)].sum()),
+        "exact_hits": int((pred == ref)[known].sum()),
+        "changes": int(len(changes)), "held_changes": int(len(held)), "bars": float(bars),
+    }
+
+
+def summarize(ms: list[dict]) -> dict:
+    s = {k: sum(m[k] for m in ms) for k in ms[0]}
+    return {
+        "pieces": len(ms),
+        "note_in_chord": s["inside"] / max(s["melody_steps"], 1),
+        "root_accuracy": s["root_hits"] / max(s["known"], 1),
+        "chord_accuracy": s["exact_hits"] / max(s["known"], 1),
+        "changes_per_bar": s["changes"] / max(s["bars"], 1e-9),
+        "held_note_changes_per_bar": s["held_changes"] / max(s["bars"], 1e-9),
+    }
+
+
+def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limit: int | None = None,
+             sources: list[str] | None = None, progress=print) -> dict:
+    from live.accompanist import RuleAccompanist
+    from live.model import ChordDecoder, ModelAccompanist, ModelRuntime
+    from live.train.data import load_dataset
+    from live.train.train import pieces_from_dataset
+
+    ds = load_dataset(data)
+    pieces = [p for p in pieces_from_dataset(ds, split) if p.has_chords]
+    if sources:
+        pieces = [p for p in pieces if p.piece_id.split("/")[0] in sources]
+    if limit:
+        pieces = pieces[:limit]
+    rt1 = ModelRuntime(model, batch=1)
+    rt4 = ModelRuntime(model, batch=4)
+    rows: dict[str, dict[str, list]] = {}
+    nll_sum, nll_n = {}, {}
+    t0 = time.monotonic()
+    for i, p in enumerate(pieces):
+        src = p.piece_id.split("/")[0]
+        spb = int(p.pos.max()) + 1 if len(p.pos) else 8
+        perf = melody_performance(p.mel, p.mel_on, None, EVAL_TEMPO)
+        ref = p.chord.astype(np.int64)
+        preds = {
+            "reference": ref,
+            "rules": chords_via_engine(perf, len(ref), spb, lambda infos: RuleAccompanist(infos, seed=0)),
+            "model (online)": chords_via_engine(
+                perf, len(ref), spb,
+                lambda infos, p=p: ModelAccompanist(infos, ChordDecoder(rt4, p.style, seed=0), seed=0)),
+        }
+        for name, pred in preds.items():
+            rows.setdefault(name, {}).setdefault(src, []).append(metrics(pred, ref, p.mel, p.mel_on, spb))
+        dec = ChordDecoder(rt1, p.style, seed=0)
+        for t in range(len(ref)):
+            prev_mel = int(p.mel[t - 1]) if t else -1
+            prev_on = int(p.mel_on[t - 1]) if t else 0
+            *_, h = dec.propose(prev_mel, prev_on, int(p.pos[t]), steps_per_bar=spb)
+            nll_sum[src] = nll_sum.get(src, 0.0) + dec.nll(int(ref[t]))
+            nll_n[src] = nll_n.get(src, 0) + 1
+            dec.commit(int(ref[t]), h)
+        if (i + 1) % max(1, len(pieces) // 10) == 0 or i + 1 == len(pieces):
+            progress(f"  eval {i + 1}/{len(pieces)} pieces  ({time.monotonic() - t0:.0f} s)")
+    result = {"split": split, "pieces": len(pieces), "tempo": EVAL_TEMPO, "by_source": {}}
+    for name, by_src in rows.items():
+        for src, ms in by_src.items():
+            entry = summarize(ms)
+            if name.startswith("model"):
+                entry["nll_per_step"] = nll_sum[src] / nll_n[src]
+            result["by_source"].setdefault(src, {})[name] = entry
+    return result
+
+
+def table(result: dict) -> str:
+    lines = ["| source | accompanist | pieces | NLL/step | note-in-chord | root acc | chord acc | "
+             "changes/bar | held-note changes/bar |", "|---|---|---|---|---|---|---|---|---|"]
+    for src, by in result["by_source"].items():
+        for name, e in by.items():
+            nll = f"{e['nll_per_step']:.2f}" if "nll_per_step" in e else "-"
+            lines.append(f"| {src} | {name} | {e['pieces']} | {nll} | {e['note_in_chord']:.3f} | "
+                         f"{e['root_accuracy']:.3f} | {e['chord_accuracy']:.3f} | {e['changes_per_bar']:.2f} | "
+                         f"{e['held_note_changes_per_bar']:.2f} |")
+    return "\n".join(lines)
+
+
+def write_result(result: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))

@@ -1,0 +1,102 @@
+"""``sideman harmonize``: the accompaniment the live engine would play for a melody file.
+
+For each input: DIR/<stem>.mid (melody and band, one track each) and DIR/<stem>.json,
+the chords with their times in seconds and beats. The file's tempo is the clock (its
+first tempo; later tempo changes are not followed yet) and its bar grid starts at the
+file's time 0. The model is loaded and the kernels compiled once for all files.
+
+``--online`` is strictly causal, exactly as live: each chord is committed before the
+slot it sounds in, from notes that began before it. Without it, the model may look
+one eighth note ahead (the note at the start of each step is known when the chord is
+chosen), as a player who hears the melody a moment early would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from live.errors import OutputExistsError
+
+SR, BLOCK = 48000, 256
+
+
+def harmonize_file(path: Path, out_dir: Path, *, factory, online: bool, force: bool, style: str = "pop") -> dict:
+    from kernels import QUALITIES, chord_symbol
+    from live.engine import Engine
+    from live.midifile import FileInput, read_performance, write_take
+    from live.rig import load_rig_text
+
+    perf = read_performance(path)
+    stem = Path(path).stem
+    mid_out, json_out = out_dir / f"{stem}.mid", out_dir / f"{stem}.json"
+    for p in (mid_out, json_out):
+        if p.exists() and not force:
+            raise OutputExistsError(f"{p} exists; use --force to overwrite it")
+    meter = max(2, min(7, perf.beats_per_bar))
+    tempo = float(min(300.0, max(30.0, perf.tempo_bpm)))
+    rig = load_rig_text(f"mode: lead\nstyle: {style}\ntempo: {tempo:.4f}\nmeter: {meter}\nsync_start: false\n"
+                        "input: {thru: false}\n", source="<harmonize rig>")
+    eng = Engine(rig, sr=SR, block=BLOCK, parts=[None] * len(rig.band), musician_part=None, accompanist=factory)
+    src = FileInput(perf, SR, lead_in_s=0.0)
+    src.start(0)
+    if not online:
+        src.lookahead = int(SR * 30.0 / tempo)  # an eighth note early to the listener, recorded on time
+    eng.file_source = src
+    eng.planner.transport.start(0)
+    end = int((perf.duration + 60.0 / tempo) * SR)
+    eng.planner.stop_frame = eng.planner.transport.frame_at(np.ceil(eng.planner.transport.beat_at(end) / meter)
+                                                            * meter)
+    while not eng.planner.ended or len(eng.ring):
+        eng.tick()
+        eng.planner.step()
+        if eng.clock.block_end > end + 10 * SR:
+            break
+    eng.request_stop()
+    eng.tick()
+    t = eng.planner.transport
+    chords = []
+    log = eng.planner.chord_log
+    stop = eng.planner.stop_frame
+    for i, (_slot, frame, c) in enumerate(log):
+        off = log[i + 1][1] if i + 1 < len(log) else stop
+        if off <= frame:
+            continue
+        chords.append({"onset": round(frame / SR, 4), "offset": round(off / SR, 4),
+                       "onset_beats": round(t.beat_at(frame), 4), "offset_beats": round(t.beat_at(off), 4),
+                       "symbol": chord_symbol(c.root, c.quality, c.bass if c.bass != c.root else -1),
+                       "root": int(c.root), "quality": QUALITIES[c.quality] if c.root >= 0 else "N"})
+    tracks = [(-1, "melody", 0, 0)] + [(i, p.name, p.channel - 1, -1 if p.role == "drums" else p.program - 1)
+                                       for i, p in enumerate(rig.band)]
+    write_take(mid_out, eng.recorder.events(), SR, tracks, tempo, meter)
+    tmp = json_out.with_name(f".{json_out.name}.part")
+    tmp.write_text(json.dumps(chords, indent=1))
+    tmp.replace(json_out)
+    return {"input": str(path), "mid": str(mid_out), "json": str(json_out), "chords": len(chords),
+            "accompanist": eng.planner.accompanist.name, "messages": list(eng.planner.stats.messages)}
+
+
+def harmonize(files: list[str], out_dir: str | Path, *, online: bool = False, force: bool = False,
+              model: str | None = None, rules: bool = False, seed: int = 0, progress=print) -> list[dict]:
+    from kernels import warmup
+    from live.model import ChordDecoder, ModelAccompanist, ModelRuntime
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    warmup()
+    factory = None
+    if not rules:
+        rt = ModelRuntime(model, batch=4)  # once, for every file
+        progress(f"model: {rt.path}")
+
+        def factory(infos):
+            return ModelAccompanist(infos, ChordDecoder(rt, 0, seed=seed), seed=seed, reactive=not online)
+
+    results = []
+    for i, f in enumerate(files, 1):
+        r = harmonize_file(Path(f), out, factory=factory, online=online, force=force)
+        progress(f"[{i}/{len(files)}] {f}: {r['chords']} chords -> {r['mid']}, {r['json']}")
+        results.append(r)
+    return results

@@ -1,0 +1,256 @@
+"""Train the accompanist model on the CPU, export it to ONNX, write its model card.
+
+    python -m live.train.train --data /tmp/sideman-data.npz --out live/models --minutes 20
+
+Steps: windows of 64 eighth notes from the training pieces, each in a random one of the
+12 transpositions; teacher forcing on the previous chord; the current melody note is
+hidden from half the steps (so one model serves strict online decoding and the
+reactive variant); Adam; validation NLL every epoch, the best epoch kept; then ONNX
+export and a parity check between PyTorch and ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from live.train.model import BASS_CLASSES, NO_CHORD, STYLES
+
+WINDOW = 64
+IGNORE = -100
+
+
+@dataclass
+class Piece:
+    """One piece's step arrays (see live.train.data for their meaning)."""
+
+    mel: np.ndarray
+    mel_on: np.ndarray
+    chord: np.ndarray
+    bass: np.ndarray
+    pos: np.ndarray
+    style: int
+    has_chords: bool
+    piece_id: str = ""
+
+
+def transpose(p: Piece, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mel, chord, bass) moved up k semitones; rests, N and no-bass stay."""
+    mel = np.where(p.mel >= 0, (p.mel + k) % 12, -1)
+    root, qual = p.chord // 13, p.chord % 13
+    chord = np.where(p.chord == NO_CHORD, NO_CHORD, ((root + k) % 12) * 13 + qual)
+    bass = np.where(p.bass >= 0, (p.bass + k) % 12, -1)
+    return mel, chord, bass
+
+
+def step_inputs(mel, mel_on, chord, pos, style, cur_known: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Model inputs for every step of a sequence (int64, length T)."""
+    T = len(mel)
+    prev_mel = np.zeros(T, np.int64)
+    prev_mel[1:] = mel[:-1] + 1
+    prev_on = np.zeros(T, np.int64)
+    prev_on[1:] = mel_on[:-1]
+    prev_chord = np.full(T, NO_CHORD, np.int64)
+    prev_chord[1:] = chord[:-1]
+    cur = (mel + 1).astype(np.int64)
+    if cur_known is not None:
+        cur = np.where(cur_known, cur, 0)
+    return {"prev_mel": prev_mel, "prev_on": prev_on, "prev_chord": prev_chord,
+            "pos": np.minimum(pos, 15).astype(np.int64), "style": np.full(T, style, np.int64), "cur_mel": cur}
+
+
+def make_batch(pieces: list[Piece], rng: np.random.Generator, batch: int, window: int = WINDOW,
+               reveal: float = 0.5) -> dict[str, np.ndarray]:
+    keys = ["prev_mel", "prev_on", "prev_chord", "pos", "style", "cur_mel"]
+    out = {k: np.zeros((batch, window), np.int64) for k in keys}
+    out["prev_chord"][:] = NO_CHORD
+    for t in ("y_chord", "y_bass", "y_mel"):
+        out[t] = np.full((batch, window), IGNORE, np.int64)
+    lengths = np.array([len(p.mel) for p in pieces], np.float64)
+    choice = rng.choice(len(pieces), size=batch, p=lengths / lengths.sum())
+    for b, i in enumerate(choice):
+        p = pieces[i]
+        start = int(rng.integers(0, max(1, len(p.mel) - window + 1)))
+        end = min(len(p.mel), start + window)
+        mel, chord, bass = transpose(p, int(rng.integers(0, 12)))
+        known = rng.random(len(mel)) < reveal
+        inp = step_inputs(mel, p.mel_on, chord, p.pos, p.style, known)
+        n = end - start
+        for k in keys:
+            out[k][b, :n] = inp[k][start:end]
+        if p.has_chords:
+            out["y_chord"][b, :n] = chord[start:end]
+            out["y_bass"][b, :n] = np.where(bass[start:end] >= 0, bass[start:end] + 1, 0)
+        out["y_mel"][b, :n] = mel[start:end] + 1
+    return out
+
+
+def evaluate_nll(net, pieces: list[Piece], reveal: bool) -> dict[str, float]:
+    """Mean NLL per step of the reference chords (teacher forcing), no transposition."""
+    import torch
+    import torch.nn.functional as F
+
+    tot = {"chord": 0.0, "bass": 0.0, "mel": 0.0}
+    n = {"chord": 0, "bass": 0, "mel": 0}
+    net.eval()
+    with torch.no_grad():
+        for p in pieces:
+            inp = step_inputs(p.mel, p.mel_on, p.chord, p.pos, p.style,
+                              np.full(len(p.mel), reveal))
+            t = {k: torch.from_numpy(v)[None] for k, v in inp.items()}
+            c, b, m, _ = net(t["prev_mel"], t["prev_on"], t["prev_chord"], t["pos"], t["style"], t["cur_mel"],
+                             net.zero_state(1))
+            if p.has_chords:
+                tot["chord"] += float(F.cross_entropy(c[0], torch.from_numpy(p.chord.astype(np.int64)),
+                                                      reduction="sum"))
+                n["chord"] += len(p.chord)
+                yb = torch.from_numpy(np.where(p.bass >= 0, p.bass + 1, 0).astype(np.int64))
+                tot["bass"] += float(F.cross_entropy(b[0], yb, reduction="sum"))
+                n["bass"] += len(p.bass)
+            tot["mel"] += float(F.cross_entropy(m[0], torch.from_numpy((p.mel + 1).astype(np.int64)),
+                                                reduction="sum"))
+            n["mel"] += len(p.mel)
+    net.train()
+    return {k: tot[k] / max(n[k], 1) for k in tot}
+
+
+def train(train_pieces: list[Piece], val_pieces: list[Piece], *, minutes: float, seed: int = 0,
+          hidden: int = 192, layers: int = 2, batch: int = 48, lr: float = 2e-3, max_steps: int | None = None,
+          progress=print):
+    """Returns (best net, history)."""
+    import torch
+    import torch.nn.functional as F
+
+    from live.train.model import AccompanistNet
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    rng = np.random.default_rng(seed)
+    net = AccompanistNet(hidden=hidden, layers=layers)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    steps_per_epoch = max(20, sum(len(p.mel) for p in train_pieces) // (batch * WINDOW))
+    deadline = time.monotonic() + minutes * 60
+    best, best_state, history = math.inf, None, []
+    step = 0
+    epoch = 0
+    while time.monotonic() < deadline and (max_steps is None or step < max_steps):
+        epoch += 1
+        losses = []
+        for _ in range(steps_per_epoch):
+            if time.monotonic() >= deadline or (max_steps is not None and step >= max_steps):
+                break
+            bt = {k: torch.from_numpy(v) for k, v in make_batch(train_pieces, rng, batch).items()}
+            c, b, m, _ = net(bt["prev_mel"], bt["prev_on"], bt["prev_chord"], bt["pos"], bt["style"],
+                             bt["cur_mel"], net.zero_state(batch))
+            loss = (F.cross_entropy(c.reshape(-1, c.shape[-1]), bt["y_chord"].reshape(-1), ignore_index=IGNORE)
+                    + 0.5 * F.cross_entropy(b.reshape(-1, BASS_CLASSES), bt["y_bass"].reshape(-1),
+                                            ignore_index=IGNORE)
+                    + 0.5 * F.cross_entropy(m.reshape(-1, m.shape[-1]), bt["y_mel"].reshape(-1),
+                                            ignore_index=IGNORE))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            losses.append(float(loss))
+            step += 1
+        val = evaluate_nll(net, val_pieces, reveal=False) if val_pieces else {"chord": float(np.mean(losses))}
+        history.append({"epoch": epoch, "steps": step, "train_loss": float(np.mean(losses)) if losses else None,
+                        "val_nll_online": val})
+        progress(f"  epoch {epoch:3d}  step {step:6d}  train loss {np.mean(losses):.3f}  "
+                 f"val chord NLL (online) {val['chord']:.3f}  bass {val.get('bass', 0):.3f}  "
+                 f"melody {val.get('mel', 0):.3f}")
+        if val["chord"] < best:
+            best = val["chord"]
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return net, history
+
+
+def export_onnx(net, path: Path) -> dict:
+    """Export the one-step graph; check ONNX Runtime against PyTorch. Returns the errors."""
+    import onnxruntime as ort
+    import torch
+
+    from live.train.model import INPUT_NAMES, OUTPUT_NAMES, StepWrapper
+
+    step = StepWrapper(net).eval()
+    B = 3
+    rng = np.random.default_rng(1)
+    ex = (torch.from_numpy(rng.integers(0, 13, B)), torch.from_numpy(rng.integers(0, 2, B)),
+          torch.from_numpy(rng.integers(0, 157, B)), torch.from_numpy(rng.integers(0, 16, B)),
+          torch.from_numpy(rng.integers(0, len(STYLES), B)), torch.from_numpy(rng.integers(0, 13, B)),
+          torch.randn(net.layers, B, net.hidden) * 0.1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    dyn = {n: {0: "batch"} for n in INPUT_NAMES[:-1]}
+    dyn["h"] = {1: "batch"}
+    dyn.update({n: {0: "batch"} for n in OUTPUT_NAMES[:-1]})
+    dyn["h_out"] = {1: "batch"}
+    torch.onnx.export(step, ex, str(tmp), input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
+                      dynamic_axes=dyn, opset_version=17, dynamo=False)
+    tmp.replace(path)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {n: t.numpy() for n, t in zip(INPUT_NAMES, ex, strict=True)}
+    got = sess.run(None, feeds)
+    with torch.no_grad():
+        want = [t.numpy() for t in step(*ex)]
+    return {name: float(np.abs(g - w).max()) for name, g, w in zip(OUTPUT_NAMES, got, want, strict=True)}
+
+
+def pieces_from_dataset(ds, split: str) -> list[Piece]:
+    """Adapter from live.train.data's Dataset to Pieces."""
+    out = []
+    for p in ds.split(split):
+        style = STYLES.index(p.source) if p.source in STYLES else STYLES.index("other")
+        out.append(Piece(np.asarray(p.mel), np.asarray(p.mel_on), np.asarray(p.chord), np.asarray(p.bass),
+                         np.asarray(p.pos), style, bool((np.asarray(p.chord) != NO_CHORD).any()), p.piece_id))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from live.train.data import build_dataset, counts, load_dataset
+
+    ap = argparse.ArgumentParser(prog="python -m live.train.train")
+    ap.add_argument("--data", default="/tmp/sideman-data.npz", help="dataset .npz (built if missing)")
+    ap.add_argument("--sources", default="pop909,nottingham,bach")
+    ap.add_argument("--limit", type=int, help="pieces per source (tiny runs)")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "models"))
+    ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--max-steps", type=int)
+    ap.add_argument("--hidden", type=int, default=192)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    data = build_dataset(args.sources.split(","), Path(args.data), limit=args.limit)
+    ds = load_dataset(data)
+    tr, va = pieces_from_dataset(ds, "train"), pieces_from_dataset(ds, "val")
+    print(f"training on {len(tr)} pieces ({sum(len(p.mel) for p in tr)} steps), validating on {len(va)}")
+    net, history = train(tr, va, minutes=args.minutes, seed=args.seed, hidden=args.hidden,
+                         max_steps=args.max_steps)
+    out = Path(args.out)
+    onnx_path = out / "accompanist.onnx"
+    err = export_onnx(net, onnx_path)
+    print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB); ONNX vs PyTorch max |diff| {err}")
+    card = {"model": "accompanist.onnx", "architecture": f"GRU {net.layers}x{net.hidden}, eighth-note steps",
+            "data": {"sources": args.sources.split(","), "limit": args.limit, "counts": counts(ds)},
+            "training": {"minutes": args.minutes, "seed": args.seed, "history": history,
+                         "wall_s": round(time.monotonic() - t0, 1)},
+            "onnx_vs_torch_max_abs": err,
+            "reproduce": " ".join(["python -m live.train.train", f"--sources {args.sources}",
+                                   f"--minutes {args.minutes:g}", f"--seed {args.seed}",
+                                   f"--hidden {args.hidden}"] + ([f"--limit {args.limit}"] if args.limit else []))}
+    (out / "accompanist.json").write_text(json.dumps(card, indent=1))
+    print(f"wrote {out / 'accompanist.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

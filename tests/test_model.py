@@ -1,0 +1,148 @@
+"""The model pipeline end to end on a tiny corpus: train a few steps, export to ONNX,
+run it the way the live engine does, and break it the ways a user's disk can."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the training extra (torch) is not installed")
+pytest.importorskip("onnxruntime")
+
+from live.errors import ModelError  # noqa: E402
+from live.train.train import Piece, export_onnx, step_inputs, train  # noqa: E402
+
+RNG = np.random.default_rng(0)
+
+
+def toy_piece(bars: int, style: int = 0) -> Piece:
+    """I-IV-V-I in C with melody notes from the chord: enough structure to learn."""
+    chords = np.repeat(np.array([0 * 13 + 0, 5 * 13 + 0, 7 * 13 + 0, 0 * 13 + 0])[np.arange(bars) % 4], 8)
+    T = len(chords)
+    tones = np.array([0, 4, 7])[RNG.integers(0, 3, T)]
+    mel = np.where(RNG.random(T) < 0.9, (chords // 13 + tones) % 12, -1)
+    return Piece(mel, (RNG.random(T) < 0.6).astype(np.int64), chords, chords // 13, np.tile(np.arange(8), bars),
+                 style, True, f"toy/{RNG.integers(1 << 30)}")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    net, history = train([toy_piece(16) for _ in range(12)], [toy_piece(8)], minutes=2.0, max_steps=40,
+                         hidden=32, batch=8, progress=lambda *_: None)
+    path = out / "accompanist.onnx"
+    errors = export_onnx(net, path)
+    return net, path, errors, history
+
+
+def test_training_lowers_the_loss(trained):
+    _, _, _, history = trained
+    assert history[-1]["train_loss"] < history[0]["train_loss"] or len(history) == 1
+    assert history[-1]["val_nll_online"]["chord"] < np.log(157), "no better than chance"
+
+
+def test_onnx_agrees_with_pytorch(trained):
+    _, _, errors, _ = trained
+    # measured: about 1e-6 on logits (float32 kernels differ in summation order)
+    assert max(errors.values()) < 1e-4, errors
+
+
+def test_stepping_with_carried_state_equals_the_full_sequence(trained):
+    from live.model import ModelRuntime
+
+    net, path, _, _ = trained
+    p = toy_piece(4)
+    inp = step_inputs(p.mel, p.mel_on, p.chord, p.pos, p.style)
+    with torch.no_grad():
+        t = {k: torch.from_numpy(v)[None] for k, v in inp.items()}
+        full, *_ = net(t["prev_mel"], t["prev_on"], t["prev_chord"], t["pos"], t["style"], t["cur_mel"],
+                       net.zero_state(1))
+    rt = ModelRuntime(path, batch=1)
+    h = rt.zero_state()
+    for i in range(len(p.mel)):
+        for k, v in inp.items():
+            rt.feeds[k][0] = v[i]
+        chord_logits, _, _, h = rt.step(h)
+        np.testing.assert_allclose(chord_logits[0], full[0, i].numpy(), atol=1e-4)
+
+
+def test_decoder_is_reproducible_for_a_seed(trained):
+    from live.model import ChordDecoder, ModelRuntime
+
+    _, path, _, _ = trained
+    rt = ModelRuntime(path, batch=4)
+
+    def run(seed):
+        dec = ChordDecoder(rt, 0, seed=seed, temperature=1.0)
+        out = []
+        for t in range(24):
+            c, _, _, h = dec.propose(t % 12, 1, t % 8)
+            dec.commit(c, h)
+            out.append(c)
+        return out
+
+    assert run(3) == run(3)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "garbage", "wrong-io"])
+def test_a_broken_model_is_a_clear_error(tmp_path, case):
+    from live.model import ModelRuntime
+
+    path = tmp_path / "accompanist.onnx"
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "garbage":
+        path.write_bytes(b"\x08\x07not an onnx model" * 50)
+    elif case == "wrong-io":
+        class Other(torch.nn.Module):
+            def forward(self, x):
+                return x * 2
+
+        torch.onnx.export(Other(), (torch.zeros(1, 3),), str(path), input_names=["x"], output_names=["y"],
+                          dynamo=False)
+    with pytest.raises(ModelError) as err:
+        ModelRuntime(path)
+    assert str(path) in str(err.value)
+    assert {"missing": "not found", "empty": "not a valid ONNX model", "garbage": "not a valid ONNX model",
+            "wrong-io": "wrong interface"}[case] in str(err.value)
+
+
+def test_a_broken_model_leaves_the_rule_based_band_playing(tmp_path):
+    from live.model import model_factory
+    from live.rig import load_rig_text
+
+    bad = tmp_path / "accompanist.onnx"
+    bad.write_bytes(b"corrupt")
+    rig = load_rig_text("accompanist: model\n", source="<test>")
+    messages: list[str] = []
+    assert model_factory(rig, path=bad, messages=messages) is None
+    assert len(messages) == 1 and str(bad) in messages[0] and "rule-based band" in messages[0]
+
+
+def test_the_model_drives_the_live_engine(trained):
+    """The model's chords reach the band through the planner, on eighth-note steps."""
+    from live.evaluate import chords_via_engine, melody_performance
+    from live.model import ChordDecoder, ModelAccompanist, ModelRuntime
+
+    _, path, _, _ = trained
+    rt = ModelRuntime(path, batch=4)
+    p = toy_piece(8)
+    perf = melody_performance(p.mel, p.mel_on, None, 120.0)
+    chords = chords_via_engine(perf, len(p.mel), 8,
+                               lambda infos: ModelAccompanist(infos, ChordDecoder(rt, 0, seed=1), seed=1))
+    assert (chords != 156).mean() > 0.8, "the band played no chords under the melody"
+
+
+def test_shipped_model_loads_and_has_a_card():
+    from live.model import ModelRuntime, default_model_path
+
+    path = default_model_path()
+    if not path.exists():
+        pytest.fail(f"no shipped model at {path}")
+    rt = ModelRuntime(path, batch=4)
+    assert rt.layers >= 1 and rt.hidden >= 16
+    card = Path(path).with_suffix(".json")
+    assert card.exists(), "the model card (how to reproduce it) is missing"
+    assert path.stat().st_size < 5_000_000
