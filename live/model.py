@@ -128,6 +128,8 @@ class ChordDecoder:
         f["cur_mel"][:] = cur_mel + 1
         h0 = np.repeat(self.h, R, axis=1)
         chord_logits, bass_logits, mel_logits, h1 = rt.step(h0)
+        self.first_logits = chord_logits[0].copy()  # unmasked, for the likelihood
+        chord_logits[:, NO_CHORD] = -np.inf  # a band keeps playing: "no chord" is not a choice
         first = self.sampler.draw(chord_logits, temperature=self.temperature, top_p=self.top_p)
         if R > 1:
             first[0] = int(np.argmax(chord_logits[0]))  # the greedy future is always a candidate
@@ -142,13 +144,13 @@ class ChordDecoder:
             f["pos"][:] = (pos + k) % steps_per_bar
             f["cur_mel"][:] = 0
             c_logits, _, mel_logits, h = rt.step(h)
+            c_logits[:, NO_CHORD] = -np.inf
             chord = self.sampler.draw(c_logits, temperature=self.temperature, top_p=self.top_p)
             log_softmax(c_logits, self.logp)
             self.score += self.logp[np.arange(R), chord]
         best = int(np.argmax(self.score))
         c = int(first[best])
         bass = int(np.argmax(bass_logits[best])) - 1
-        self.first_logits = chord_logits[0].copy()
         p = float(np.exp(log_softmax_row(self.first_logits)[c]))
         return c, bass, p, h1[:, :1, :].copy()
 

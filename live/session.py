@@ -167,6 +167,7 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         server.setCallback(engine.tick)
         if record:
             server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
+        progress(f"ready in {time.perf_counter() - t_wall:.2f} s (model loaded, kernels compiled, band built)")
         what = Path(input_file).name if input_file else "you: play on sideman:in (Ctrl-C ends the take)"
         progress(f"sideman jam: {rig.name} ({rig.mode}, {rig.style}, {rig.tempo:g} bpm) "
                  f"on {backend} at {sr} Hz / {block} frames, playing {what}")

@@ -146,3 +146,74 @@ def test_shipped_model_loads_and_has_a_card():
     card = Path(path).with_suffix(".json")
     assert card.exists(), "the model card (how to reproduce it) is missing"
     assert path.stat().st_size < 5_000_000
+
+
+def write_melody(path: Path, notes: list[tuple[float, float, int]], bpm: float = 120.0) -> Path:
+    import mido
+
+    tpb = 480
+    mid = mido.MidiFile(type=1, ticks_per_beat=tpb)
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0)]))
+    ev = []
+    for start, dur, n in notes:  # beats
+        ev += [(int(start * tpb), "note_on", n, 90), (int((start + dur) * tpb), "note_off", n, 0)]
+    tr, last = mido.MidiTrack(), 0
+    for tick, kind, n, v in sorted(ev, key=lambda e: (e[0], e[1] == "note_on")):
+        tr.append(mido.Message(kind, note=n, velocity=v, time=tick - last))
+        last = tick
+    mid.tracks.append(tr)
+    mid.save(path)
+    return path
+
+
+def test_harmonize_writes_chords_and_midi_for_many_files(trained, tmp_path):
+    import json
+
+    import mido
+
+    from live.harmonize import harmonize
+
+    _, path, _, _ = trained
+    scale = [60, 64, 67, 72, 65, 69, 72, 77, 67, 71, 74, 79, 60, 64, 67, 72]
+    a = write_melody(tmp_path / "a.mid", [(i, 0.9, n + 12) for i, n in enumerate(scale)])
+    b = write_melody(tmp_path / "b.mid", [(i * 0.5, 0.45, n + 12) for i, n in enumerate(scale)], bpm=90)
+    out = tmp_path / "out"
+    res = harmonize([str(a), str(b)], out, online=True, model=str(path), progress=lambda *_: None)
+    assert [r["accompanist"] for r in res] == ["model", "model"]
+    for stem, beats in (("a", 16), ("b", 8)):
+        chords = json.loads((out / f"{stem}.json").read_text())
+        assert chords and chords[0]["onset"] == 0.0
+        for c in chords:
+            assert set(c) == {"onset", "offset", "onset_beats", "offset_beats", "symbol", "root", "quality"}
+            assert c["offset"] > c["onset"] and c["offset_beats"] > c["onset_beats"]
+            assert -1 <= c["root"] <= 11
+        # contiguous, and the last chord ends at the bar line after the melody
+        assert all(x["offset"] == pytest.approx(y["onset"]) for x, y in zip(chords, chords[1:], strict=False))
+        assert chords[-1]["offset_beats"] >= beats
+        names = [t.name for t in mido.MidiFile(out / f"{stem}.mid").tracks]
+        assert {"melody", "bass", "keys", "drums"} <= set(names)
+    with pytest.raises(Exception, match="--force"):
+        harmonize([str(a)], out, online=True, model=str(path), progress=lambda *_: None)
+
+
+def test_online_harmonize_is_strictly_causal(tmp_path, online=True):
+    """Changing the melody from some time on never changes a chord that starts before it."""
+    import json
+
+    from live.harmonize import harmonize
+
+    from live.model import default_model_path
+
+    path = default_model_path()  # the real model: a toy one barely listens to the melody
+    base = [72, 76, 79, 76, 77, 81, 79, 77, 74, 77, 79, 74, 72, 76, 79, 72]
+    alt = base[:8] + [73, 78, 80, 75, 70, 66, 61, 63]
+    a = write_melody(tmp_path / "a.mid", [(i * 0.5, 0.45, n) for i, n in enumerate(base)])
+    b = write_melody(tmp_path / "b.mid", [(i * 0.5, 0.45, n) for i, n in enumerate(alt)])
+    harmonize([str(a), str(b)], tmp_path / "o", online=online, model=str(path), progress=lambda *_: None)
+    ca = json.loads((tmp_path / "o" / "a.json").read_text())
+    cb = json.loads((tmp_path / "o" / "b.json").read_text())
+    change_beat = 8 * 0.5
+    # the chord that starts on the very beat of the change was decided before it: it must match too
+    before_a = [(c["onset_beats"], c["symbol"]) for c in ca if c["onset_beats"] <= change_beat]
+    before_b = [(c["onset_beats"], c["symbol"]) for c in cb if c["onset_beats"] <= change_beat]
+    assert before_a == before_b

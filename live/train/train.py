@@ -3,7 +3,9 @@
     python -m live.train.train --data /tmp/sideman-data.npz --out live/models --minutes 20
 
 Steps: windows of 64 eighth notes from the training pieces, each in a random one of the
-12 transpositions; teacher forcing on the previous chord; the current melody note is
+12 transpositions; teacher forcing on the previous chord, hidden from half the steps
+(exposure bias: a model that leans on the true previous chord never leaves its own
+first guess when it runs free); the current melody note is
 hidden from half the steps (so one model serves strict online decoding and the
 reactive variant); Adam; validation NLL every epoch, the best epoch kept; then ONNX
 export and a parity check between PyTorch and ONNX Runtime.
@@ -24,6 +26,7 @@ from live.train.model import BASS_CLASSES, NO_CHORD, STYLES
 
 WINDOW = 64
 IGNORE = -100
+CHORD_DROPOUT = 0.5
 
 
 @dataclass
@@ -66,7 +69,7 @@ def step_inputs(mel, mel_on, chord, pos, style, cur_known: np.ndarray | None = N
 
 
 def make_batch(pieces: list[Piece], rng: np.random.Generator, batch: int, window: int = WINDOW,
-               reveal: float = 0.5) -> dict[str, np.ndarray]:
+               reveal: float = 0.5, chord_dropout: float = CHORD_DROPOUT) -> dict[str, np.ndarray]:
     keys = ["prev_mel", "prev_on", "prev_chord", "pos", "style", "cur_mel"]
     out = {k: np.zeros((batch, window), np.int64) for k in keys}
     out["prev_chord"][:] = NO_CHORD
@@ -81,6 +84,9 @@ def make_batch(pieces: list[Piece], rng: np.random.Generator, batch: int, window
         mel, chord, bass = transpose(p, int(rng.integers(0, 12)))
         known = rng.random(len(mel)) < reveal
         inp = step_inputs(mel, p.mel_on, chord, p.pos, p.style, known)
+        # hide the previous chord from some steps: at run time the model follows its own
+        # chords, and a model that leans on the true previous chord never changes chord
+        inp["prev_chord"] = np.where(rng.random(len(mel)) < chord_dropout, NO_CHORD, inp["prev_chord"])
         n = end - start
         for k in keys:
             out[k][b, :n] = inp[k][start:end]
@@ -157,7 +163,7 @@ def train(train_pieces: list[Piece], val_pieces: list[Piece], *, minutes: float,
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             step += 1
         val = evaluate_nll(net, val_pieces, reveal=False) if val_pieces else {"chord": float(np.mean(losses))}
         history.append({"epoch": epoch, "steps": step, "train_loss": float(np.mean(losses)) if losses else None,

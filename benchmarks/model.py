@@ -1,0 +1,203 @@
+"""Model and kernel benchmarks, in one run so the ratios compare like with like.
+
+    PYTHONPATH=. python -m benchmarks.model [--model live/models/accompanist.onnx]
+
+- one model step: ONNX Runtime (the session the live engine uses) against the same
+  architecture in PyTorch eager, batch 1 and 4;
+- each numba kernel against its numpy reference;
+- one planner decision (model step with look-ahead rollouts + sampling + voicing + the
+  band's patterns), ``ModelAccompanist.decide`` as the planner calls it, goal p99 <= 200 us;
+- cold start: ``sideman jam`` from process start to "ready to play", twice (the second
+  warm, with numba's cache filled).
+
+Writes benchmarks/results/model.json. Time with perf_counter_ns after warm-up, >= 1,000
+iterations, p50/p99/max. Needs torch (the training extra) for the PyTorch column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+N = 2000
+
+
+def timed(fn, n: int = N, warm: int = 100) -> dict:
+    for _ in range(warm):
+        fn()
+    t = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        fn()
+        t[i] = time.perf_counter_ns() - t0
+    t /= 1000.0
+    return {"n": n, "p50_us": float(np.percentile(t, 50)), "p99_us": float(np.percentile(t, 99)),
+            "max_us": float(t.max())}
+
+
+def bench_steps(model: Path) -> dict:
+    import onnxruntime as ort
+
+    from live.model import ModelRuntime
+
+    out = {}
+    for batch in (1, 4):
+        rt = ModelRuntime(model, batch=batch)
+        h = rt.zero_state()
+        out[f"onnxruntime_b{batch}"] = timed(lambda rt=rt, h=h: rt.step(h))
+        try:
+            import torch
+
+            from live.train.model import AccompanistNet, StepWrapper
+
+            torch.set_num_threads(1)
+            net = StepWrapper(AccompanistNet(hidden=rt.hidden, layers=rt.layers)).eval()
+            args = [torch.zeros(batch, dtype=torch.int64) for _ in range(6)] + [torch.zeros(rt.layers, batch,
+                                                                                             rt.hidden)]
+
+            def step(net=net, args=args):
+                with torch.no_grad():
+                    net(*args)
+
+            out[f"pytorch_eager_b{batch}"] = timed(step)
+            out[f"ratio_torch_over_ort_b{batch}"] = out[f"pytorch_eager_b{batch}"]["p50_us"] / out[
+                f"onnxruntime_b{batch}"]["p50_us"]
+        except ImportError:
+            out[f"pytorch_eager_b{batch}"] = None
+    out["onnxruntime_version"] = ort.__version__
+    return out
+
+
+def bench_kernels() -> dict:
+    import kernels
+    from kernels import chords, key, sampling, voicing
+
+    rng = np.random.default_rng(0)
+    w = rng.random(12)
+    logits = rng.standard_normal((4, 157)).astype(np.float32)
+    idx = np.zeros(4, np.int64)
+    order = np.zeros(157, np.int64)
+    weights = np.zeros(157)
+    u = rng.random(4)
+    prev = np.array([60, 64, 67, 72], np.int64)
+    vout = np.zeros(4, np.int64)
+    state = rng.random(12)
+    lsm = np.zeros((4, 157), np.float32)
+    cases = {
+        "chord_recognize": (lambda: chords.chord_recognize(w, 0), lambda: chords.chord_recognize_ref(w, 0)),
+        "key_estimate": (lambda: key.key_estimate(state), lambda: key.key_estimate_ref(state)),
+        "voice_chord": (lambda: voicing.voice_chord(5, 0, prev, 52, 76, vout),
+                        lambda: voicing.voice_chord_ref(5, 0, prev, 52, 76, vout)),
+        "sample_top_p": (lambda: sampling.sample(logits, 0.7, 0, 0.9, 0.0, u, idx, order, weights),
+                         lambda: sampling.sample_ref(logits, 0.7, 0, 0.9, 0.0, u, idx, order, weights)),
+        "log_softmax": (lambda: sampling.log_softmax(logits, lsm), lambda: sampling.log_softmax_ref(logits, lsm)),
+    }
+    kernels.warmup()
+    out = {}
+    for name, (k, ref) in cases.items():
+        a, b = timed(k, 1000), timed(ref, 1000)
+        out[name] = {"numba": a, "numpy": b, "ratio_numpy_over_numba": b["p50_us"] / max(a["p50_us"], 1e-9)}
+    return out
+
+
+def bench_decision(model: Path) -> dict:
+    from live.accompanist import PartInfo, SlotContext
+    from live.listener import Listener
+    from live.model import ChordDecoder, ModelAccompanist, ModelRuntime
+
+    rt = ModelRuntime(model, batch=4)
+    parts = [PartInfo(0, "bass", 28, 55), PartInfo(1, "comp", 52, 76), PartInfo(2, "drums", 35, 81)]
+    acc = ModelAccompanist(parts, ChordDecoder(rt, 0, seed=0), seed=0)
+    li = Listener(None, "lead")
+    melody = [72, 76, 79, 77, 74, 72, 71, 72]
+    slot = [0]
+
+    def decide():
+        s = slot[0]
+        if s % 2 == 0:
+            li.note_on(melody[(s // 2) % 8], 90, s * 6000)
+        snap = li.snapshot()
+        ctx = SlotContext(slot=s, meter=4, style="pop", swing=0.0, mode="lead", snapshot=snap, key=(0, 0),
+                          frames_per_beat=24000.0, frame=s * 6000)
+        d = acc.decide(ctx)
+        acc.commit(d)
+        slot[0] = s + 1
+
+    return {"decision_every_slot": timed(decide, 2000), "goal_p99_us": 200,
+            "note": "slots alternate: even ones run the model (batch 4, look-ahead 2 = 2 ORT steps), odd ones keep "
+                    "the chord; both render bass, comping and drums"}
+
+
+def bench_cold_start() -> dict:
+    runs = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "live.cli", "jam", "--audio", "offline", "--seconds", "0.5",
+                            "--out", "/tmp/sideman-bench-cold", "--force"], cwd=REPO, capture_output=True,
+                           text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=300)
+        m = re.search(r"ready in ([0-9.]+) s", r.stdout)
+        runs.append({"ready_s": float(m.group(1)) if m else None, "process_s": time.perf_counter() - t0,
+                     "rc": r.returncode})
+    return {"first": runs[0], "warm": runs[1], "goal_warm_ready_s": 2.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from live.model import default_model_path
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.model")
+    ap.add_argument("--model", default=str(default_model_path()))
+    args = ap.parse_args(argv)
+    model = Path(args.model)
+    res = {"benchmark": "model", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+           "hardware": {"cpu": _cpu(), "cores": __import__("os").cpu_count(), "python": platform.python_version()},
+           "model": str(model)}
+    print("model steps ...", flush=True)
+    res["steps"] = bench_steps(model)
+    print("kernels ...", flush=True)
+    res["kernels"] = bench_kernels()
+    print("planner decision ...", flush=True)
+    res["decision"] = bench_decision(model)
+    print("cold start ...", flush=True)
+    res["cold_start"] = bench_cold_start()
+    out = REPO / "benchmarks" / "results" / "model.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    s = res["steps"]
+    print(f"\nmodel step p50/p99 us: ORT b1 {s['onnxruntime_b1']['p50_us']:.0f}/{s['onnxruntime_b1']['p99_us']:.0f}"
+          f"  b4 {s['onnxruntime_b4']['p50_us']:.0f}/{s['onnxruntime_b4']['p99_us']:.0f}")
+    if s.get("pytorch_eager_b1"):
+        print(f"PyTorch eager b1 {s['pytorch_eager_b1']['p50_us']:.0f}  b4 {s['pytorch_eager_b4']['p50_us']:.0f}; "
+              f"ratio torch/ORT b1 {s['ratio_torch_over_ort_b1']:.1f}x  b4 {s['ratio_torch_over_ort_b4']:.1f}x")
+    for k, v in res["kernels"].items():
+        print(f"kernel {k:16s} numba {v['numba']['p50_us']:7.1f} us  numpy {v['numpy']['p50_us']:7.1f} us  "
+              f"x{v['ratio_numpy_over_numba']:.1f}")
+    d = res["decision"]["decision_every_slot"]
+    print(f"planner decision p50 {d['p50_us']:.0f} us  p99 {d['p99_us']:.0f} us  max {d['max_us']:.0f} us "
+          f"(goal p99 <= 200 us)")
+    c = res["cold_start"]
+    print(f"sideman jam ready: first {c['first']['ready_s']} s, warm {c['warm']['ready_s']} s (goal <= 2 s warm)")
+    print(f"wrote {out}")
+    return 0
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
