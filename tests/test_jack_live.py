@@ -572,7 +572,13 @@ def test_band_midi_out_on_16th_grid(live_jam, tmp_path):
     assert (steps >= 1).all(), f"two drum hits closer than a 16th: {ioi} frames"
     period_ms = PERIOD * 1000.0 / SR
     print(f"grid error: max {err_ms.max():.2f} ms over {len(drum_frames)} hits, {xruns} sideman xruns")
-    assert err_ms.max() <= (2 + xruns) * period_ms + 0.01, \
+    # Most intervals are exact to the period quantization; on a loaded 2-core CI machine one
+    # interval now and then lands a couple of periods late without jackd logging an xrun for
+    # Sideman (CI once saw 3.33 ms on one interval). A scheduling regression (events sent at
+    # planning time, or quantized to the planner's horizon) shows as 10+ ms on many intervals.
+    on_grid = (err_ms <= period_ms + 0.01).mean()
+    assert on_grid >= 0.8, f"only {on_grid:.0%} of drum intervals within one period: {err_ms}"
+    assert err_ms.max() <= (4 + xruns) * period_ms + 0.01, \
         f"drum onsets off the 16th grid by up to {err_ms.max():.2f} ms ({xruns} xruns): {err_ms}"
     # the first band notes start with the musician's first note (sync start), within a few periods
     first_thru = min(h.t for h in ons if h.ch == THRU)
