@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sources", default="pop909,nottingham,bach")
     p.add_argument("--data-limit", type=int, help="pieces per source when building the dataset")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--limit", type=int, help="evaluate at most this many pieces")
+    p.add_argument("--limit", type=int, help="evaluate the first N test pieces of each source")
     p.add_argument("--model", help="an .onnx accompanist model (default: the shipped one)")
     p.add_argument("--json", help="also write the results as JSON here")
     p.set_defaults(func=cmd_eval)

@@ -263,7 +263,7 @@ class Engine:
     def _musician_off(self, note: int, frame: int) -> None:
         if self.controls.get(("note", note)) is not None:
             return
-        if self.listener.note_off(note):
+        if self.listener.note_off(note, frame):
             self._musician_release(note, frame)
         if self.thru:
             self._send(0x80 | self.thru_ch, note, 0)
@@ -279,7 +279,7 @@ class Engine:
         self.recorder.add(frame, MUSICIAN, 0x80, note, 0)
 
     def _pedal(self, down: bool, frame: int) -> None:
-        self.listener.sustain(down)
+        self.listener.sustain(down, frame)
         self.recorder.add(frame, MUSICIAN, 0xB0, 64, 127 if down else 0)
         if self.thru:
             self._send(0xB0 | self.thru_ch, 64, 127 if down else 0)
@@ -290,7 +290,7 @@ class Engine:
                     self._musician_release(note, frame)
 
     def _musician_all_off(self, frame: int) -> None:
-        self.listener.all_off()
+        self.listener.all_off(frame)
         for note in range(128):
             if self.musician_owner[note] >= 0:
                 self._musician_release(note, frame)
@@ -334,7 +334,7 @@ class Engine:
             if part < len(self.parts) and self.parts[part] is not None:
                 self.parts[part].all_off()
         self._musician_all_off(frame)
-        self.listener.all_off()
+        self.listener.all_off(frame)
         for ch in range(16):
             self._send(0xB0 | ch, 64, 0)
             self._send(0xB0 | ch, 123, 0)

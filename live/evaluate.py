@@ -4,8 +4,10 @@ measured on held-out pieces, through the same live engine that plays on stage.
 Each test piece's melody becomes a performance (eighth-note steps at a fixed tempo)
 played into an ``Engine`` driven block by block with no audio server: the chords the
 band plays are read from the planner's log, exactly as live (strictly causal). The
-model's negative log-likelihood is measured by teacher forcing with the same step
-function.
+model's negative log-likelihood of the score's chords is measured with the same step
+function on the same melody. "model (reactive)" also hears the note at each step's start
+before choosing (the band's chord a few ms late): reported apart, it is not the live
+band.
 """
 
 from __future__ import annotations
@@ -61,8 +63,16 @@ def melody_performance(mel: np.ndarray, mel_on: np.ndarray, pitch: np.ndarray | 
 
 
 def chords_via_engine(perf: Performance, n_steps: int, steps_per_bar: int, accompanist_factory,
-                      tempo: float = EVAL_TEMPO) -> np.ndarray:
-    """Play ``perf`` through the engine; the chord class in force at each step start."""
+                      tempo: float = EVAL_TEMPO, first_pos: int = 0, early_steps: float = 0.0) -> np.ndarray:
+    """Play ``perf`` through the engine; the chord class in force at each step start.
+
+    ``first_pos``: the eighth of the bar the piece starts on (a pickup): the performance
+    is delayed by that many steps so the band's bar lines fall where the score's do.
+    ``early_steps``: the listener hears each note this many steps early (stamped on
+    time), as ``sideman harmonize`` without ``--online`` does; 0 is live.
+    """
+    from dataclasses import replace
+
     from live.engine import Engine
     from live.midifile import FileInput
     from live.rig import load_rig_text
@@ -76,21 +86,25 @@ def chords_via_engine(perf: Performance, n_steps: int, steps_per_bar: int, accom
     infos = [PartInfo(i, p.role, p.low, p.high) for i, p in enumerate(parts)]
     eng = Engine(rig, sr=EVAL_SR, block=EVAL_BLOCK, parts=[None] * len(parts), musician_part=None,
                  accompanist=accompanist_factory(infos))
+    step_s = 30.0 / tempo
+    if first_pos:
+        perf = replace(perf, times=perf.times + first_pos * step_s, duration=perf.duration + first_pos * step_s)
     src = FileInput(perf, EVAL_SR, lead_in_s=0.0)
     src.start(0)
+    src.lookahead = int(early_steps * step_s * EVAL_SR)
     eng.file_source = src
-    eng.planner.transport.start(0)  # step 0 of the piece is beat 0: the data's bar grid
-    step_frames = EVAL_SR * 30.0 / tempo
-    total = int(n_steps * step_frames) + EVAL_BLOCK
+    eng.planner.transport.start(0)  # beat 0 is the bar line the data's positions count from
+    step_frames = EVAL_SR * step_s
+    total = int((n_steps + first_pos) * step_frames) + EVAL_BLOCK
     while eng.clock.block_end < total:
         eng.tick()
         eng.planner.step()
     out = np.full(n_steps, NO_CHORD, np.int64)
     log = eng.planner.chord_log
     for slot, _frame, c in log:
-        step = (slot + 1) // 2  # a chord taken on a 16th counts from the next eighth
-        if 0 <= step < n_steps:
-            out[step:] = NO_CHORD if c.root < 0 else c.root * 13 + c.quality
+        step = (slot + 1) // 2 - first_pos  # a chord taken on a 16th counts from the next eighth
+        if step < n_steps:
+            out[max(step, 0):] = NO_CHORD if c.root < 0 else c.root * 13 + c.quality
     return out
 
 
@@ -125,7 +139,7 @@ def summarize(ms: list[dict]) -> dict:
 def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limit: int | None = None,
              sources: list[str] | None = None, progress=print) -> dict:
     from live.accompanist import RuleAccompanist
-    from live.model import ChordDecoder, ModelAccompanist, ModelRuntime
+    from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime
     from live.train.data import load_dataset
     from live.train.train import pieces_from_dataset
 
@@ -133,10 +147,12 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
     pieces = [p for p in pieces_from_dataset(ds, split) if p.has_chords]
     if sources:
         pieces = [p for p in pieces if p.piece_id.split("/")[0] in sources]
-    if limit:
-        pieces = pieces[:limit]
-    rt1 = ModelRuntime(model, batch=1)
-    rt4 = ModelRuntime(model, batch=4)
+    if limit:  # the first ``limit`` pieces of each source, so every style is measured
+        by_src: dict[str, list] = {}
+        for p in pieces:
+            by_src.setdefault(p.piece_id.split("/")[0], []).append(p)
+        pieces = [p for ps in by_src.values() for p in ps[:limit]]
+    rt = ModelRuntime(model, batch=ROLLOUTS)
     rows: dict[str, dict[str, list]] = {}
     nll_sum, nll_n = {}, {}
     t0 = time.monotonic()
@@ -145,16 +161,26 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
         spb = int(p.pos.max()) + 1 if len(p.pos) else 8
         perf = melody_performance(p.mel, p.mel_on, None, EVAL_TEMPO)
         ref = p.chord.astype(np.int64)
+        p0 = int(p.pos[0]) if len(p.pos) else 0
         preds = {
             "reference": ref,
-            "rules": chords_via_engine(perf, len(ref), spb, lambda infos: RuleAccompanist(infos, seed=0)),
+            "rules": chords_via_engine(perf, len(ref), spb, lambda infos: RuleAccompanist(infos, seed=0),
+                                       first_pos=p0),
             "model (online)": chords_via_engine(
                 perf, len(ref), spb,
-                lambda infos, p=p: ModelAccompanist(infos, ChordDecoder(rt4, p.style, seed=0), seed=0)),
+                lambda infos, p=p: ModelAccompanist(infos, ChordDecoder(rt, p.style, seed=0), seed=0),
+                first_pos=p0),
+            # hears the note at each step's start before choosing, as `sideman harmonize`
+            # does offline; live, that is a band that comes in a few ms after the beat
+            "model (reactive)": chords_via_engine(
+                perf, len(ref), spb,
+                lambda infos, p=p: ModelAccompanist(infos, ChordDecoder(rt, p.style, seed=0), seed=0,
+                                                    reactive=True),
+                first_pos=p0, early_steps=1.0),
         }
         for name, pred in preds.items():
             rows.setdefault(name, {}).setdefault(src, []).append(metrics(pred, ref, p.mel, p.mel_on, spb))
-        dec = ChordDecoder(rt1, p.style, seed=0)
+        dec = ChordDecoder(rt, p.style, seed=0, look=0.0)  # the likelihood needs no anticipation
         for t in range(len(ref)):
             prev_mel = int(p.mel[t - 1]) if t else -1
             prev_on = int(p.mel_on[t - 1]) if t else 0
@@ -168,7 +194,7 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
     for name, by_src in rows.items():
         for src, ms in by_src.items():
             entry = summarize(ms)
-            if name.startswith("model"):
+            if name == "model (online)":
                 entry["nll_per_step"] = nll_sum[src] / nll_n[src]
             result["by_source"].setdefault(src, {})[name] = entry
     return result

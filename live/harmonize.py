@@ -81,14 +81,14 @@ def harmonize_file(path: Path, out_dir: Path, *, factory, online: bool, force: b
 def harmonize(files: list[str], out_dir: str | Path, *, online: bool = False, force: bool = False,
               model: str | None = None, rules: bool = False, seed: int = 0, progress=print) -> list[dict]:
     from kernels import warmup
-    from live.model import ChordDecoder, ModelAccompanist, ModelRuntime
+    from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     warmup()
     factory = None
     if not rules:
-        rt = ModelRuntime(model, batch=4)  # once, for every file
+        rt = ModelRuntime(model, batch=ROLLOUTS)  # once, for every file
         progress(f"model: {rt.path}")
 
         def factory(infos):

@@ -35,6 +35,9 @@ class Snapshot:
     n_on: int  # total note-ons seen
     last_onset_frame: int  # -1 if none
     melody_min: int = 0  # onsets at or above this note are melody (128: none are)
+    #: int64[n]: the frame each onset's note stopped sounding, -1 while it sounds
+    #: (key up, or pedal up after it); None from code that builds snapshots by hand
+    offs: np.ndarray | None = None
 
 
 class Listener:
@@ -49,6 +52,8 @@ class Listener:
         self.on_frame = np.zeros(ONSET_CAPACITY, np.int64)
         self.on_note = np.zeros(ONSET_CAPACITY, np.int16)
         self.on_vel = np.zeros(ONSET_CAPACITY, np.int16)
+        self.on_off = np.full(ONSET_CAPACITY, -1, np.int64)  # release frame of each onset's note
+        self.last_on = np.full(128, -1, np.int64)  # onset count index of each note's latest onset
         self.n_on = 0
         self.version = 0
         self.last_onset_frame = -1
@@ -65,29 +70,43 @@ class Listener:
         self.on_frame[i] = frame
         self.on_note[i] = note
         self.on_vel[i] = vel
+        self.on_off[i] = -1
+        self.last_on[note] = self.n_on
         self.n_on += 1
         self.last_onset_frame = frame
         self.version += 1
 
-    def note_off(self, note: int) -> bool:
+    def _released(self, note: int, frame: int) -> None:
+        j = self.last_on[note]
+        if j >= 0 and j > self.n_on - ONSET_CAPACITY:
+            self.on_off[j & (ONSET_CAPACITY - 1)] = frame
+
+    def note_off(self, note: int, frame: int = 0) -> bool:
         """Returns True when the note stops sounding (False: the pedal holds it)."""
         self.version += 1
         self.held[note] = 0
         stops = not self.pedal
-        if stops:
+        if stops and self.sounding[note]:
             self.sounding[note] = 0
+            self._released(note, frame)
         self.version += 1
         return stops
 
-    def sustain(self, down: bool) -> None:
+    def sustain(self, down: bool, frame: int = 0) -> None:
         self.version += 1
         self.pedal = down
         if not down:
-            np.copyto(self.sounding, self.held > 0, casting="unsafe")
+            for note in range(128):
+                if self.sounding[note] and self.held[note] == 0:
+                    self.sounding[note] = 0
+                    self._released(note, frame)
         self.version += 1
 
-    def all_off(self) -> None:
+    def all_off(self, frame: int = 0) -> None:
         self.version += 1
+        for note in range(128):
+            if self.sounding[note]:
+                self._released(note, frame)
         self.held[:] = 0
         self.sounding[:] = 0
         self.pedal = False
@@ -107,6 +126,7 @@ class Listener:
             idx = (np.arange(n_on - k, n_on) & (ONSET_CAPACITY - 1)).astype(np.int64)
             onsets = np.stack([self.on_frame[idx], self.on_note[idx].astype(np.int64),
                                self.on_vel[idx].astype(np.int64)], axis=1)
+            offs = self.on_off[idx]
             if self.version == v0:
                 break
         notes = np.flatnonzero(sounding)
@@ -123,4 +143,5 @@ class Listener:
             n_on=n_on,
             last_onset_frame=last,
             melody_min=128 if self.all_chord else max(self.split, 0),
+            offs=offs,
         )

@@ -86,6 +86,43 @@ def test_decoder_is_reproducible_for_a_seed(trained):
     assert run(3) == run(3)
 
 
+def test_decoder_keeps_the_chord_unless_another_clearly_fits_better(trained):
+    """The stay margin: huge, the first chord is held for good; zero, the chord may move."""
+    from live.model import ChordDecoder, ModelRuntime
+
+    _, path, _, _ = trained
+    rt = ModelRuntime(path, batch=4)
+
+    def run(stay):
+        dec = ChordDecoder(rt, 0, seed=0, stay=stay, stay_offbeat=0.0)
+        out = []
+        for t in range(32):
+            c, _, _, h = dec.propose([0, 4, 7, 5, 9, 0, 2, 11][t % 8], 1, t % 8)
+            dec.commit(c, h)
+            out.append(c)
+        return out
+
+    held = run(1e6)
+    assert len(set(held)) == 1, held
+    free = run(0.0)
+    assert free[0] == held[0]
+
+
+def test_decoder_state_does_not_depend_on_the_chord_played(trained):
+    """The musician may override a proposal without re-running the model."""
+    from live.model import ChordDecoder, ModelRuntime
+
+    _, path, _, _ = trained
+    rt = ModelRuntime(path, batch=4)
+    a, b = ChordDecoder(rt, 0, seed=0), ChordDecoder(rt, 0, seed=0)
+    for t in range(8):
+        ca, _, _, ha = a.propose(t % 12, 1, t % 8)
+        cb, _, _, hb = b.propose(t % 12, 1, t % 8)
+        np.testing.assert_array_equal(ha, hb)
+        a.commit(ca, ha)
+        b.commit((ca + 13) % 156, hb)  # b's band played another chord
+
+
 @pytest.mark.parametrize("case", ["missing", "empty", "garbage", "wrong-io"])
 def test_a_broken_model_is_a_clear_error(tmp_path, case):
     from live.model import ModelRuntime
@@ -217,3 +254,70 @@ def test_online_harmonize_is_strictly_causal(tmp_path, online=True):
     before_a = [(c["onset_beats"], c["symbol"]) for c in ca if c["onset_beats"] <= change_beat]
     before_b = [(c["onset_beats"], c["symbol"]) for c in cb if c["onset_beats"] <= change_beat]
     assert before_a == before_b
+
+
+def test_step_melody_reads_the_listener_as_the_training_data_does():
+    """Rests are rests: a released note no longer counts as the melody (it once did, and
+    the online model heard the last note through every rest)."""
+    from live.listener import Listener
+    from live.model import step_melody
+
+    li = Listener(60, "lead")
+    step = 12000
+    li.note_on(72, 90, 0)  # C, one step long
+    li.note_off(72, step - 100)
+    li.note_on(48, 90, step)  # a chord-zone note is not melody
+    li.note_on(76, 90, 3 * step + 500)  # E, a little late for step 3: still on it
+    li.sustain(True, 3 * step + 600)
+    li.note_off(76, 4 * step)  # released under the pedal: still sounding
+    li.sustain(False, 5 * step + step // 2)
+    snap = li.snapshot()
+    assert step_melody(snap, 0, step) == (0, 1)
+    assert step_melody(snap, step, 2 * step) == (-1, 0)
+    assert step_melody(snap, 2 * step, 3 * step) == (-1, 0)
+    assert step_melody(snap, 3 * step, 4 * step) == (4, 1)
+    assert step_melody(snap, 4 * step, 5 * step) == (4, 0)  # the pedal holds it
+    assert step_melody(snap, 5 * step, 6 * step) == (4, 0)  # pedal up mid-step: sounded at the start
+    assert step_melody(snap, 6 * step, 7 * step) == (-1, 0)
+
+
+def test_the_engine_feeds_the_model_what_the_training_data_means(trained):
+    """Through the live engine (listener, planner, commit horizon), each model step hears
+    the same melody, onset flag and bar position as the step arrays it was trained on:
+    rests included, and a piece that starts with a pickup."""
+    from live.evaluate import chords_via_engine, melody_performance
+    from live.model import ChordDecoder, ModelAccompanist, ModelRuntime
+
+    _, path, _, _ = trained
+    rng = np.random.default_rng(5)
+    T = 64
+    mel = np.full(T, -1, np.int64)
+    on = np.zeros(T, np.int64)
+    t = 0
+    while t < T:  # notes of 1-3 steps, some rests
+        n = int(rng.integers(1, 4))
+        if rng.random() < 0.8:
+            mel[t:t + n] = rng.integers(0, 12)
+            on[t] = 1
+        t += n
+    first = 5  # the piece starts on the sixth eighth of a bar
+    pos = (np.arange(T) + first) % 8
+    heard: list[tuple[int, int, int]] = []
+
+    class Recording(ChordDecoder):
+        def propose(self, prev_mel, prev_on, pos, cur_mel=-1, steps_per_bar=8):
+            self.last = (prev_mel, prev_on, pos)
+            return super().propose(prev_mel, prev_on, pos, cur_mel, steps_per_bar)
+
+        def commit(self, chord, h_next):
+            heard.append(self.last)
+            super().commit(chord, h_next)
+
+    rt = ModelRuntime(path, batch=4)
+    perf = melody_performance(mel, on, None, 120.0)
+    chords_via_engine(perf, T, 8, lambda infos: ModelAccompanist(infos, Recording(rt, 0, seed=0), seed=0),
+                      first_pos=first)
+    want = [(int(mel[i - 1]) if i else -1, int(on[i - 1]) if i else 0, int(pos[i])) for i in range(T)]
+    # the engine steps from the bar line: the piece's step i is the engine's step first + i
+    got = heard[first:first + T]
+    assert len(got) == T and got == want

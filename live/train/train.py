@@ -3,12 +3,14 @@
     python -m live.train.train --data /tmp/sideman-data.npz --out live/models --minutes 20
 
 Steps: windows of 64 eighth notes from the training pieces, each in a random one of the
-12 transpositions; teacher forcing on the previous chord, hidden from half the steps
-(exposure bias: a model that leans on the true previous chord never leaves its own
-first guess when it runs free); the current melody note is
-hidden from half the steps (so one model serves strict online decoding and the
-reactive variant); Adam; validation NLL every epoch, the best epoch kept; then ONNX
-export and a parity check between PyTorch and ONNX Runtime.
+12 transpositions; the previous chord is hidden from a share of the steps
+(``--chord-dropout``; 1.0, the shipped model, hides it always: the model hears the melody
+only, because a model that leans on the previous chord never leaves its own first guess
+when it runs free, see live.model.ChordDecoder); the current melody note is hidden from
+half the steps (so one model serves strict online decoding and the reactive variant);
+Adam with a cosine learning-rate decay over the time budget; validation NLL every epoch,
+the best epoch kept; then ONNX export and a parity check between PyTorch and ONNX
+Runtime. ``--device cuda`` trains the same model on a GPU.
 """
 
 from __future__ import annotations
@@ -97,8 +99,13 @@ def make_batch(pieces: list[Piece], rng: np.random.Generator, batch: int, window
     return out
 
 
-def evaluate_nll(net, pieces: list[Piece], reveal: bool) -> dict[str, float]:
-    """Mean NLL per step of the reference chords (teacher forcing), no transposition."""
+def evaluate_nll(net, pieces: list[Piece], reveal: bool, device: str = "cpu",
+                 chord_dropout: float = CHORD_DROPOUT) -> dict[str, float]:
+    """Mean NLL per step of the reference chords, no transposition.
+
+    The previous chord is the reference's (teacher forcing), or "no chord" for a model
+    trained never to hear it (``chord_dropout`` 1).
+    """
     import torch
     import torch.nn.functional as F
 
@@ -109,9 +116,12 @@ def evaluate_nll(net, pieces: list[Piece], reveal: bool) -> dict[str, float]:
         for p in pieces:
             inp = step_inputs(p.mel, p.mel_on, p.chord, p.pos, p.style,
                               np.full(len(p.mel), reveal))
-            t = {k: torch.from_numpy(v)[None] for k, v in inp.items()}
+            if chord_dropout >= 1.0:
+                inp["prev_chord"][:] = NO_CHORD
+            t = {k: torch.from_numpy(v)[None].to(device) for k, v in inp.items()}
             c, b, m, _ = net(t["prev_mel"], t["prev_on"], t["prev_chord"], t["pos"], t["style"], t["cur_mel"],
-                             net.zero_state(1))
+                             net.zero_state(1).to(device))
+            c, b, m = c.cpu(), b.cpu(), m.cpu()
             if p.has_chords:
                 tot["chord"] += float(F.cross_entropy(c[0], torch.from_numpy(p.chord.astype(np.int64)),
                                                       reduction="sum"))
@@ -128,8 +138,12 @@ def evaluate_nll(net, pieces: list[Piece], reveal: bool) -> dict[str, float]:
 
 def train(train_pieces: list[Piece], val_pieces: list[Piece], *, minutes: float, seed: int = 0,
           hidden: int = 192, layers: int = 2, batch: int = 48, lr: float = 2e-3, max_steps: int | None = None,
-          progress=print):
-    """Returns (best net, history)."""
+          device: str = "cpu", chord_dropout: float = CHORD_DROPOUT, progress=print):
+    """Returns (best net, on the CPU, and its history).
+
+    The learning rate decays along a cosine from ``lr`` to ``lr / 20`` over the time
+    budget (or ``max_steps``), so a longer run ends as settled as a short one.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -138,10 +152,13 @@ def train(train_pieces: list[Piece], val_pieces: list[Piece], *, minutes: float,
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rng = np.random.default_rng(seed)
-    net = AccompanistNet(hidden=hidden, layers=layers)
+    net = AccompanistNet(hidden=hidden, layers=layers).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps_per_epoch = max(20, sum(len(p.mel) for p in train_pieces) // (batch * WINDOW))
-    deadline = time.monotonic() + minutes * 60
+    if device != "cpu":
+        steps_per_epoch = max(steps_per_epoch, 400)  # validation would dominate a fast device
+    start = time.monotonic()
+    deadline = start + minutes * 60
     best, best_state, history = math.inf, None, []
     step = 0
     epoch = 0
@@ -151,9 +168,13 @@ def train(train_pieces: list[Piece], val_pieces: list[Piece], *, minutes: float,
         for _ in range(steps_per_epoch):
             if time.monotonic() >= deadline or (max_steps is not None and step >= max_steps):
                 break
-            bt = {k: torch.from_numpy(v) for k, v in make_batch(train_pieces, rng, batch).items()}
+            done = step / max_steps if max_steps else (time.monotonic() - start) / (minutes * 60)
+            for g in opt.param_groups:
+                g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, done))))
+            bt = {k: torch.from_numpy(v).to(device) for k, v in make_batch(train_pieces, rng, batch,
+                                                                          chord_dropout=chord_dropout).items()}
             c, b, m, _ = net(bt["prev_mel"], bt["prev_on"], bt["prev_chord"], bt["pos"], bt["style"],
-                             bt["cur_mel"], net.zero_state(batch))
+                             bt["cur_mel"], net.zero_state(batch).to(device))
             loss = (F.cross_entropy(c.reshape(-1, c.shape[-1]), bt["y_chord"].reshape(-1), ignore_index=IGNORE)
                     + 0.5 * F.cross_entropy(b.reshape(-1, BASS_CLASSES), bt["y_bass"].reshape(-1),
                                             ignore_index=IGNORE)
@@ -165,7 +186,10 @@ def train(train_pieces: list[Piece], val_pieces: list[Piece], *, minutes: float,
             opt.step()
             losses.append(loss.item())
             step += 1
-        val = evaluate_nll(net, val_pieces, reveal=False) if val_pieces else {"chord": float(np.mean(losses))}
+        if val_pieces:
+            val = evaluate_nll(net, val_pieces, reveal=False, device=device, chord_dropout=chord_dropout)
+        else:
+            val = {"chord": float(np.mean(losses))}
         history.append({"epoch": epoch, "steps": step, "train_loss": float(np.mean(losses)) if losses else None,
                         "val_nll_online": val})
         progress(f"  epoch {epoch:3d}  step {step:6d}  train loss {np.mean(losses):.3f}  "
@@ -176,6 +200,7 @@ def train(train_pieces: list[Piece], val_pieces: list[Piece], *, minutes: float,
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
     if best_state is not None:
         net.load_state_dict(best_state)
+    net = net.cpu()
     net.eval()
     return net, history
 
@@ -233,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int)
     ap.add_argument("--hidden", type=int, default=192)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=48, help="windows per step (larger on a GPU)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda to train on a GPU (same model, faster)")
+    ap.add_argument("--chord-dropout", type=float, default=CHORD_DROPOUT,
+                    help="share of steps whose previous chord is hidden (1.0: the model hears the melody only)")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     data = build_dataset(args.sources.split(","), Path(args.data), limit=args.limit)
@@ -240,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     tr, va = pieces_from_dataset(ds, "train"), pieces_from_dataset(ds, "val")
     print(f"training on {len(tr)} pieces ({sum(len(p.mel) for p in tr)} steps), validating on {len(va)}")
     net, history = train(tr, va, minutes=args.minutes, seed=args.seed, hidden=args.hidden,
-                         max_steps=args.max_steps)
+                         max_steps=args.max_steps, batch=args.batch, device=args.device,
+                         chord_dropout=args.chord_dropout)
     out = Path(args.out)
     onnx_path = out / "accompanist.onnx"
     err = export_onnx(net, onnx_path)
@@ -252,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
             "onnx_vs_torch_max_abs": err,
             "reproduce": " ".join(["python -m live.train.train", f"--sources {args.sources}",
                                    f"--minutes {args.minutes:g}", f"--seed {args.seed}",
-                                   f"--hidden {args.hidden}"] + ([f"--limit {args.limit}"] if args.limit else []))}
+                                   f"--hidden {args.hidden}", f"--batch {args.batch}", f"--device {args.device}",
+                                   f"--chord-dropout {args.chord_dropout:g}"]
+                                  + ([f"--limit {args.limit}"] if args.limit else []))}
     (out / "accompanist.json").write_text(json.dumps(card, indent=1))
     print(f"wrote {out / 'accompanist.json'}")
     return 0
