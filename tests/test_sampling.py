@@ -1,11 +1,10 @@
 """Sampling kernels: parity with the numpy references, filter properties, distributions.
 
-Run as a script (``python -m tests.test_sampling``) to time kernels against references.
+Their speed against the references is measured in benchmarks/model.py, not here.
 """
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import numpy as np
@@ -479,61 +478,3 @@ else:
     @pytest.mark.skip(reason="hypothesis is not installed (pip install hypothesis)")
     def test_properties_need_hypothesis():
         pass
-
-
-# --- timing (not a test) --------------------------------------------------------------
-
-def bench(n_rollouts=16, n_classes=157, n_iter=1000, seed=0):
-    """p50/p99/max microseconds per call, kernel vs numpy reference, at one planner step's shape.
-
-    Returns {name: {"kernel": (p50, p99, max), "ref": (p50, p99, max)}}; Sampler.draw has no ref.
-    """
-    rng = np.random.default_rng(seed)
-    lg = rng.normal(0.0, 2.0, (n_rollouts, n_classes)).astype(np.float32)
-    mask = rng.random(n_classes) < 0.7
-    hist = rng.integers(-1, n_classes, (n_rollouts, 16))
-    u = rng.random(n_rollouts)
-    idx = np.empty(n_rollouts, dtype=np.int64)
-    out = np.empty_like(lg)
-    order, weights = scratch(n_classes)
-    sampler = Sampler(n_rollouts, n_classes, seed)
-    filt = (1.0, 20, 0.9, 0.05)
-    cases = {
-        "apply_mask": (lambda: apply_mask(lg, mask, out), lambda: apply_mask_ref(lg, mask, out)),
-        "repetition_penalty": (lambda: repetition_penalty(lg, hist, 8, 1.2, out),
-                               lambda: repetition_penalty_ref(lg, hist, 8, 1.2, out)),
-        "log_softmax": (lambda: log_softmax(lg, out), lambda: log_softmax_ref(lg, out)),
-        "sample T=1": (lambda: sample(lg, 1.0, 0, 1.0, 0.0, u, idx, order, weights),
-                       lambda: sample_ref(lg, 1.0, 0, 1.0, 0.0, u, idx)),
-        "sample k20 p.9 min.05": (lambda: sample(lg, *filt, u, idx, order, weights),
-                                  lambda: sample_ref(lg, *filt, u, idx)),
-        "sample greedy": (lambda: sample(lg, 0.0, 0, 1.0, 0.0, u, idx, order, weights),
-                          lambda: sample_ref(lg, 0.0, 0, 1.0, 0.0, u, idx)),
-        "Sampler.draw k20 p.9 +mask": (lambda: sampler.draw(lg, top_k=20, top_p=0.9, mask=mask), None),
-    }
-
-    def timed(fn):
-        for _ in range(20):
-            fn()
-        t = np.empty(n_iter)
-        for i in range(n_iter):
-            t0 = time.perf_counter_ns()
-            fn()
-            t[i] = time.perf_counter_ns() - t0
-        t /= 1e3
-        return float(np.percentile(t, 50)), float(np.percentile(t, 99)), float(t.max())
-
-    return {name: {"kernel": timed(k), "ref": timed(r) if r else None} for name, (k, r) in cases.items()}
-
-
-if __name__ == "__main__":
-    import platform
-
-    import numba
-    print(f"{platform.processor() or platform.machine()}, numpy {np.__version__}, numba {numba.__version__};"
-          " shape (16, 157) float32, 1,000 calls each, microseconds")
-    print(f"{'':28s} {'kernel p50':>10s} {'p99':>8s} {'max':>8s}   {'ref p50':>9s} {'p99':>8s} {'max':>8s}")
-    for name, res in bench().items():
-        k, r = res["kernel"], res["ref"]
-        ref = f"{r[0]:9.1f} {r[1]:8.1f} {r[2]:8.1f}" if r else f"{'-':>9s}"
-        print(f"{name:28s} {k[0]:10.1f} {k[1]:8.1f} {k[2]:8.1f}   {ref}")
