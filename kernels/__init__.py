@@ -1,4 +1,4 @@
-"""Numba kernels for Sideman: chords, key, voicing, sampling. Pure functions on numpy arrays.
+"""Numba kernels for Sideman: chords, key, voicing, sampling, tempo. Pure functions on numpy arrays.
 
 Imports nothing from live/ and does no I/O. Call ``warmup()`` when a rig loads so every
 kernel compiles (or loads from numba's cache) before the first note.
@@ -12,6 +12,7 @@ from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_c
                      chord_recognize, chord_symbol, parse_chord_symbol)
 from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
 from .sampling import Sampler, apply_mask, log_softmax, repetition_penalty, sample
+from .tempo import next_beat, tap_tempo, tempo_state, tempo_update
 from .voicing import voice_chord
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "chord_recognize", "chord_pitch_classes", "chord_symbol", "parse_chord_symbol",
     "key_update", "key_estimate", "voice_chord", "warmup",
     "apply_mask", "repetition_penalty", "sample", "log_softmax", "Sampler",
+    "tempo_state", "tempo_update", "next_beat", "tap_tempo",
 ]
 
 
@@ -46,3 +48,7 @@ def warmup():
     log_softmax(logits, np.empty((4, 13), dtype=np.float32))
     sample(logits, 1.0, 2, 0.9, 0.05, np.zeros(4), np.empty(4, dtype=np.int64), np.empty(13, dtype=np.int64),
            np.empty(13))
+    tempo = tempo_state(0.0, 24000.0)
+    tempo_update(tempo, 24000.0, 2, 0.25, 0.15)
+    next_beat(tempo, 30000.0)
+    tap_tempo(np.array([0.0, 24000.0, 48000.0]), 3, 96000.0)
