@@ -113,10 +113,15 @@ class ChordDecoder:
     (``stay_offbeat`` more on the off-beat eighth): a band does not change chord on every
     melody note, and mostly changes on beats.
 
-    Anticipation: ``rollouts`` melody continuations for the next step are drawn from the
-    model's melody head (numba sampling kernel, seeded), the model is stepped once more
-    on each, and a chord's score adds ``look`` times its mean log-probability there: the
-    chord that will still fit the likely next notes wins a close call.
+    Anticipation (``look`` > 0; off by default): ``runtime.batch`` melody continuations
+    for the next step are drawn from the model's melody head (numba sampling kernel,
+    seeded), the model is stepped once more on each, and a chord's score adds ``look``
+    times its mean log-probability there: the chord that will still fit the likely next
+    notes wins a close call. Measured on the validation pieces it gained at most a point
+    of note-in-chord (0.620 -> 0.629 pop909, 0.641 -> 0.645 Nottingham) for a second,
+    batched model step that doubles a decision's cost (p99 160 -> 290 us, over the
+    200 us budget), so the live band anticipates through the planner's tentative plan
+    (revised as the musician plays) instead.
 
     Variety: ``temperature`` 0 takes the best chord; above 0 the chord is drawn (top-p)
     from the scores, so a band can be more adventurous.
@@ -126,7 +131,7 @@ class ChordDecoder:
     """
 
     def __init__(self, runtime: ModelRuntime, style: int = 0, *, temperature: float = 0.0,
-                 top_p: float = 0.9, stay: float = 0.25, stay_offbeat: float = 0.5, look: float = 0.5,
+                 top_p: float = 0.9, stay: float = 0.25, stay_offbeat: float = 0.5, look: float = 0.0,
                  seed: int = 0) -> None:
         from kernels import Sampler
 

@@ -75,7 +75,7 @@ def test_decoder_is_reproducible_for_a_seed(trained):
     rt = ModelRuntime(path, batch=4)
 
     def run(seed):
-        dec = ChordDecoder(rt, 0, seed=seed, temperature=1.0)
+        dec = ChordDecoder(rt, 0, seed=seed, temperature=1.0, look=0.5)  # every random path
         out = []
         for t in range(24):
             c, _, _, h = dec.propose(t % 12, 1, t % 8)
