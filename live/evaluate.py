@@ -215,3 +215,35 @@ def table(result: dict) -> str:
 def write_result(result: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
+
+
+def write_chart(result: dict, out: Path) -> None:
+    """A PNG of the table: per source, each accompanist's note-in-chord, root accuracy and
+    chord changes per bar (the reference's marked), so a regression shows at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from live.midifile import atomic_write
+
+    metrics_shown = [("note_in_chord", "note-in-chord"), ("root_accuracy", "root accuracy"),
+                     ("changes_per_bar", "chord changes per bar")]
+    sources = list(result["by_source"])
+    names = list(next(iter(result["by_source"].values())))
+    fig, axes = plt.subplots(1, len(metrics_shown), figsize=(5 * len(metrics_shown), 4))
+    width = 0.8 / max(len(names), 1)
+    x = np.arange(len(sources))
+    for ax, (key, label) in zip(axes, metrics_shown, strict=True):
+        for i, name in enumerate(names):
+            vals = [result["by_source"][s].get(name, {}).get(key, np.nan) for s in sources]
+            ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, label=name,
+                   hatch="//" if name == "reference" else None, alpha=0.85)
+        ax.set_xticks(x, sources)
+        ax.set_title(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"sideman eval: {result['pieces']} {result['split']} pieces")
+    fig.tight_layout()
+    atomic_write(Path(out), lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    plt.close(fig)
