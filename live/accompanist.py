@@ -11,6 +11,7 @@ Threading model: planner thread only. Nothing here runs on the audio clock.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,12 +20,13 @@ import numpy as np
 from kernels import QUALITIES, chord_pitch_classes, chord_recognize, voice_chord
 from live.events import NoteEvent
 from live.listener import Snapshot
+from live.styles import BassHit, ChordHit, Section, Style, active_style
 
 SLOTS_PER_BEAT = 4
 Q = {name: i for i, name in enumerate(QUALITIES)}
 
-# General MIDI drum notes.
-KICK, SIDESTICK, SNARE, CLOSED_HAT, PEDAL_HAT, OPEN_HAT, CRASH, RIDE = 36, 37, 38, 42, 44, 46, 49, 51
+# General MIDI drum notes the band plays itself (a style's own drums come from its file).
+SIDESTICK, CRASH = 37, 49
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,10 @@ class SlotContext:
     key: tuple[int, int]  # (tonic pc, 0 major / 1 minor), (-1, 0) if unknown
     frames_per_beat: float
     frame: int = 0  # where the slot starts, in audio frames
+    section: str = "main_a"  # the style's section in force (live.styles.Arrangement)
+    section_bar: int = 0  # bar within that section
+    prev_section: str = ""  # the section of the bar before, e.g. "fill"
+    sr: int = 48000  # audio frames per second, for timing in ms
 
     @property
     def beat(self) -> float:
@@ -146,28 +152,19 @@ def harmonize_rule(melody_w: np.ndarray, current_note: int, key: tuple[int, int]
     return best
 
 
-# -- style patterns --------------------------------------------------------------
-# Positions in slots (16ths) of a bar; entries past the rig's meter are dropped.
-# (slot, drum note, velocity)
-DRUMS = {
-    "pop": [(0, KICK, 100), (8, KICK, 90), (10, KICK, 60), (4, SNARE, 95), (12, SNARE, 95)]
-    + [(s, CLOSED_HAT, 70 if s % 4 else 85) for s in range(0, 16, 2)],
-    "rock": [(0, KICK, 110), (8, KICK, 105), (10, KICK, 90), (4, SNARE, 110), (12, SNARE, 110)]
-    + [(s, CLOSED_HAT, 90 if s % 4 else 100) for s in range(0, 16, 2)],
-    "swing": [(s, RIDE, 90 if s % 8 == 4 else 80) for s in (0, 4, 8, 12)]
-    + [(6, RIDE, 60), (14, RIDE, 60), (4, PEDAL_HAT, 70), (12, PEDAL_HAT, 70)]
-    + [(s, KICK, 35) for s in (0, 4, 8, 12)],
-    "ballad": [(0, KICK, 80), (10, KICK, 55), (8, SIDESTICK, 70)]
-    + [(s, CLOSED_HAT, 45) for s in range(0, 16, 2)],
-}
-# (slot, duration in beats, velocity)
-COMP = {
-    "pop": [(0, 1.0, 88), (6, 0.5, 70), (8, 1.0, 84), (14, 0.5, 70)],
-    "rock": [(0, 2.0, 90), (8, 2.0, 86)],
-    "swing": [(0, 0.4, 80), (6, 0.4, 72), (12, 0.4, 70)],
-    "ballad": [(0, 4.0, 70)],
-}
-PAD = [(0, 4.0, 60)]
+# -- playing a style ---------------------------------------------------------------
+# The patterns live in style files (live/styles.py, docs/styles.md); this is the band
+# that reads them.
+
+DRUM_LEN = 0.2  # beats: drums are one-shots, the note-off only closes the MIDI note
+CRASH_VEL = 95
+# Chord tones a walking bass may pass through, by quality (kernels.QUALITIES order):
+# the chord's own scale, so a walk between chord tones stays in the harmony.
+WALK_SCALES = tuple(np.array(sc, np.int64) for sc in (
+    (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 9, 10), (0, 2, 3, 5, 6, 8, 9, 11), (0, 2, 4, 6, 8, 10),
+    (0, 2, 4, 5, 7, 9, 11), (0, 2, 4, 5, 7, 9, 10), (0, 2, 4, 5, 7, 9, 10), (0, 2, 4, 5, 7, 9, 11),
+    (0, 2, 3, 5, 7, 9, 10), (0, 1, 3, 5, 6, 8, 10), (0, 2, 3, 5, 6, 8, 9, 11), (0, 2, 4, 5, 7, 9, 11),
+    (0, 2, 3, 5, 7, 9, 10)))
 
 
 def swing_beat(slot: int, swing: float) -> float:
@@ -179,10 +176,12 @@ def swing_beat(slot: int, swing: float) -> float:
 
 
 class RuleAccompanist:
-    """Bass on roots and fifths with approach notes, voice-led comping, a drum groove.
+    """Plays the rig's style: drum grids, bass degrees, voice-led comping and pads.
 
     The fallback behind every model: deterministic for a given seed, cheap, always
-    there.
+    there. The chord comes from ``_choose_chord`` (the musician's hands, or a melody
+    harmonised by rule; subclasses choose otherwise), the notes from the style's
+    section in force (``ctx.section``), looked up by step.
     """
 
     name = "rules"
@@ -219,9 +218,18 @@ class RuleAccompanist:
         melody_w = melody_weights(snap, until, ctx.frames_per_beat * 2)
         return harmonize_rule(melody_w, snap.melody_note, ctx.key, self._chord)
 
+    def _upcoming(self, ctx: SlotContext) -> Chord | None:
+        """The chord due on the next beat, where the band can know it (a chart); else None.
+
+        Approach notes and walking lines aim at it. Played live, the next chord is
+        only known when the musician plays it, so they aim at the chord in force.
+        """
+        return None
+
     def decide(self, ctx: SlotContext) -> Decision:
         if ctx.slot < 0:
             return self._count_in(ctx)
+        style = active_style(ctx.style)
         chord = self._choose_chord(ctx)
         on_beat = ctx.slot % SLOTS_PER_BEAT == 0
         if ctx.mode == "chords" and ctx.slot % 2:
@@ -235,16 +243,23 @@ class RuleAccompanist:
         base_beat = ctx.slot // bar_slots * ctx.meter
         if changed:
             d.cut_parts = tuple(p.index for p in self.parts if p.role != "drums")
+        section = style.section(ctx.section)
+        if section is None:  # after the ending: the band is done
+            return d
+        # A bar of another meter than the style's: cut the pattern short, or start it
+        # again from its first beat when the bar is longer.
+        spb = style.steps_per_bar
+        step = (ctx.section_bar % section.bars) * spb + s % spb
         for part in self.parts:
             if part.role == "drums":
-                self._drums(ctx, part, s, base_beat, d)
+                self._drums(ctx, style, section, part, s, step, base_beat, d)
             elif chord.root < 0:
                 continue
             elif part.role == "bass":
-                self._bass(ctx, part, chord, s, changed, d)
+                self._bass(ctx, style, part, chord, s, section.bass[step], restrike(style, section, part, changed), d)
             else:
-                pattern = COMP.get(ctx.style, COMP["pop"]) if part.role == "comp" else PAD
-                self._chordal(ctx, part, chord, s, changed, pattern, d)
+                self._chordal(ctx, style, part, chord, s, section.hits(part.role)[step],
+                              restrike(style, section, part, changed), d)
         return d
 
     def commit(self, decision: Decision) -> None:
@@ -257,8 +272,17 @@ class RuleAccompanist:
             self._bass_prev = decision.bass_note
 
     # -- parts ------------------------------------------------------------------
-    def _vel(self, v: int) -> int:
-        return int(np.clip(v + self.rng.integers(-4, 5), 1, 127))
+    def _vel(self, v: int, jitter: int = 4) -> int:
+        if jitter <= 0:
+            return v
+        return int(np.clip(v + self.rng.integers(-jitter, jitter + 1), 1, 127))
+
+    def _when(self, ctx: SlotContext, style: Style, beat: float) -> float:
+        """``beat`` moved by the style's timing jitter (none when it is 0)."""
+        if style.timing_ms <= 0:
+            return beat
+        ms = self.rng.uniform(-style.timing_ms, style.timing_ms)
+        return beat + ms * ctx.sr / (1000.0 * ctx.frames_per_beat)
 
     def _count_in(self, ctx: SlotContext) -> Decision:
         d = Decision(ctx.slot, NO_CHORD)
@@ -269,18 +293,22 @@ class RuleAccompanist:
                 d.events.append(NoteEvent(ctx.beat, 0.25, p.index, SIDESTICK, 110 if accent else 80))
         return d
 
-    def _drums(self, ctx: SlotContext, part: PartInfo, s: int, base_beat: int, d: Decision) -> None:
-        bar_slots = ctx.meter * SLOTS_PER_BEAT
-        for slot, note, vel in DRUMS.get(ctx.style, DRUMS["pop"]):
-            if slot != s or slot >= bar_slots:
+    def _drums(self, ctx: SlotContext, style: Style, section: Section, part: PartInfo, s: int, step: int,
+               base_beat: int, d: Decision) -> None:
+        beat = base_beat + swing_beat(s, ctx.swing)
+        jitter = style.velocity_jitter
+        for hit in section.drums[step]:
+            if hit.probability < 1.0 and self.rng.random() >= hit.probability:
                 continue
-            if ctx.meter != 4 and note in (SNARE, SIDESTICK) and slot == 8:
-                continue
-            beat = base_beat + swing_beat(slot, ctx.swing)
-            d.events.append(NoteEvent(beat, 0.2, part.index, note, self._vel(vel)))
-        bar = ctx.slot // bar_slots
-        if s == 0 and bar % 8 == 0 and ctx.style in ("pop", "rock"):
-            d.events.append(NoteEvent(base_beat, 0.2, part.index, CRASH, self._vel(95)))
+            d.events.append(NoteEvent(self._when(ctx, style, beat), DRUM_LEN, part.index, hit.note,
+                                      self._vel(hit.velocity, jitter)))
+        if s:
+            return
+        bar = ctx.slot // (ctx.meter * SLOTS_PER_BEAT)
+        main = ctx.section in ("main_a", "main_b")
+        if (main and style.crash_every and bar % style.crash_every == 0) or (
+                style.crash_after_fill and ctx.section_bar == 0 and ctx.prev_section in ("fill", "break")):
+            d.events.append(NoteEvent(base_beat, DRUM_LEN, part.index, CRASH, self._vel(CRASH_VEL, jitter)))
 
     def _fit(self, pc: int, part: PartInfo, near: int) -> int:
         """The note of pitch class ``pc`` within the part's range nearest to ``near``."""
@@ -290,64 +318,142 @@ class RuleAccompanist:
                 best, dist = n, abs(n - near)
         return best
 
-    def _bass(self, ctx: SlotContext, part: PartInfo, chord: Chord, s: int, changed: bool,
-              d: Decision) -> None:
-        beat_in_bar, sub = divmod(s, SLOTS_PER_BEAT)
+    def _bass(self, ctx: SlotContext, style: Style, part: PartInfo, chord: Chord, s: int,
+              hits: tuple[BassHit, ...], restrike: bool, d: Decision) -> None:
         tones = chord_tones(chord)
-        fifth = int(tones[2]) if tones.size > 2 else chord.root
         anchor = self._bass_prev if self._bass_prev >= 0 else (part.low + part.high) // 2 - 5
-        plan: list[tuple[int, float, int]] = []  # (pc, duration beats, velocity)
-        last_beat = ctx.meter - 1
-        if ctx.style == "swing":
-            if sub == 0:
-                choices = {0: chord.bass_pc, 1: int(tones[1]), 2: fifth}
-                pc = choices.get(beat_in_bar % 4)
-                if pc is None or beat_in_bar == last_beat:
-                    pc = (chord.root + (11 if self.rng.random() < 0.5 else 1)) % 12
-                plan.append((pc, 0.9, 92))
-        elif ctx.style == "rock":
-            if sub in (0, 2):
-                plan.append((chord.bass_pc if beat_in_bar < last_beat or sub == 0 else fifth, 0.45, 96))
-        elif ctx.style == "ballad":
-            if sub == 0 and beat_in_bar == 0:
-                plan.append((chord.bass_pc, ctx.meter / 2 - 0.05, 88))
-            elif sub == 0 and beat_in_bar == ctx.meter // 2:
-                plan.append((fifth, ctx.meter / 2 - 0.05, 80))
-        else:  # pop
-            if sub == 0 and beat_in_bar == 0:
-                plan.append((chord.bass_pc, 1.45, 100))
-            elif s == 6:
-                plan.append((chord.root, 0.45, 80))
-            elif sub == 0 and beat_in_bar == 2:
-                plan.append((fifth, 0.95, 92))
-            elif sub == 2 and beat_in_bar == last_beat:
-                plan.append(((chord.root + 10) % 12, 0.45, 78))  # approach from below
-        if changed and not plan:
-            plan.append((chord.bass_pc, 0.95, 96))
-        for pc, dur, vel in plan:
-            note = self._fit(pc, part, anchor)
+        plan: list[tuple[int, float, int]] = []  # (note, duration beats, velocity)
+        for hit in hits:
+            plan.append((self._bass_note(ctx, hit, chord, tones, part, anchor), hit.duration, hit.velocity))
+        if restrike and not plan:
+            plan.append((self._fit(chord.bass_pc, part, anchor), 0.95, 96))
+        beat = (ctx.slot // SLOTS_PER_BEAT) + swing_beat(s % SLOTS_PER_BEAT, ctx.swing)
+        for note, dur, vel in plan:
             if note < 0:
                 continue
-            d.events.append(NoteEvent(ctx.beat if ctx.swing == 0 else
-                                      (ctx.slot // SLOTS_PER_BEAT) + swing_beat(s % SLOTS_PER_BEAT, ctx.swing),
-                                      dur, part.index, note, self._vel(vel)))
+            d.events.append(NoteEvent(self._when(ctx, style, beat), dur, part.index, note,
+                                      self._vel(vel, style.velocity_jitter)))
             d.bass_note = note
 
-    def _chordal(self, ctx: SlotContext, part: PartInfo, chord: Chord, s: int, changed: bool,
-                 pattern: list[tuple[int, float, int]], d: Decision) -> None:
-        bar_slots = ctx.meter * SLOTS_PER_BEAT
-        hits = [(dur, vel) for slot, dur, vel in pattern if slot == s and slot < bar_slots]
-        if not hits and changed:
-            hits = [(1.0 if part.role == "comp" else ctx.meter - s / SLOTS_PER_BEAT, 80)]
+    def _bass_note(self, ctx: SlotContext, hit: BassHit, chord: Chord, tones: np.ndarray, part: PartInfo,
+                   anchor: int) -> int:
+        """The note a bass degree names for this chord, near the previous bass note."""
+        deg = hit.degree
+        if deg == "bass":
+            pc = chord.bass_pc
+        elif deg == "third":
+            pc = int(tones[1])
+        elif deg == "fifth":
+            pc = int(tones[2]) if tones.size > 2 else chord.root
+        elif deg == "seventh":  # a triad has none: its fifth
+            pc = int(tones[3]) if tones.size > 3 else int(tones[2]) if tones.size > 2 else chord.root
+        elif deg == "semitones":
+            pc = (chord.root + hit.semitones) % 12
+        elif deg == "approach":
+            target = self._upcoming(ctx) or chord
+            target = target if target.root >= 0 else chord
+            pc = (target.root + (11 if self.rng.random() < 0.5 else 1)) % 12
+        elif deg == "walk":
+            return self._walk(ctx, chord, part, anchor)
+        else:  # root, octave
+            pc = chord.root
+        note = self._fit(pc, part, anchor)
+        if deg == "octave" and note >= 0:
+            note = note + 12 if note + 12 <= part.high else note - 12 if note - 12 >= part.low else note
+        return note
+
+    def _walk(self, ctx: SlotContext, chord: Chord, part: PartInfo, prev: int) -> int:
+        """A walking-bass step: the next tone of the chord's scale, up or down from the
+        previous note, heading for the next chord's root when it is known, else drifting
+        back towards the middle of the range."""
+        scale = (WALK_SCALES[chord.quality] + chord.root) % 12
+        target = self._upcoming(ctx)
+        goal = self._fit(target.root, part, prev) if target is not None and target.root >= 0 else prev
+        if abs(goal - prev) > 2:
+            up = goal > prev
+        else:  # at the goal already, or no goal: wander, pulled back towards the middle
+            mid = (part.low + part.high) / 2
+            up = self.rng.random() < 0.5 + (mid - prev) / (part.high - part.low + 1)
+        step = 1 if up else -1
+        note = prev + step
+        while part.low <= note <= part.high:
+            if note % 12 in scale and abs(note - prev) <= 4:
+                return note
+            note += step
+        return self._fit(chord.root, part, prev)  # walked into the edge of the range: back to the root
+
+    def _chordal(self, ctx: SlotContext, style: Style, part: PartInfo, chord: Chord, s: int,
+                 hits: tuple[ChordHit, ...], restrike: bool, d: Decision) -> None:
+        if not hits and restrike:
+            hits = (ChordHit(1.0 if part.role == "comp" else ctx.meter - s / SLOTS_PER_BEAT, 80),)
         if not hits:
             return
         prev = self._voicings[part.index]
         out = np.empty_like(prev)
         voice_chord(chord.root, chord.quality, prev, part.low, part.high, out)
-        d.voicings[part.index] = out
+        d.voicings[part.index] = out  # the close voicing carries the voice leading on
         beat = (ctx.slot // SLOTS_PER_BEAT) + swing_beat(s % SLOTS_PER_BEAT, ctx.swing)
-        for dur, vel in hits:
-            dur = min(dur, ctx.meter - s / SLOTS_PER_BEAT)
-            for note in out:
+        for hit in hits:
+            dur = min(hit.duration, ctx.meter - s / SLOTS_PER_BEAT)
+            notes = out if hit.voicing == "close" and not hit.voices else revoice(out, hit, chord, part)
+            for note in notes:
                 if note >= 0:
-                    d.events.append(NoteEvent(beat, dur * 0.95, part.index, int(note), self._vel(vel)))
+                    d.events.append(NoteEvent(self._when(ctx, style, beat), dur * 0.95, part.index, int(note),
+                                              self._vel(hit.velocity, style.velocity_jitter)))
+
+
+def restrike(style: Style, section: Section, part: PartInfo, changed: bool) -> bool:
+    """Whether a part plays a new chord at once where its pattern has no note: when the
+    chord changed, the style asks it of the role, and the part plays in this section."""
+    return changed and part.role in style.restrike and part.role in section.plays
+
+
+def revoice(close: np.ndarray, hit: ChordHit, chord: Chord, part: PartInfo) -> list[int]:
+    """A close voicing turned into the hit's voicing kind, then cut to its voices.
+
+    open: the middle voice up an octave; drop2: the second voice from the top down an
+    octave; shell: only the third and the seventh (the fifth for a triad). A voice that
+    would leave the part's range stays where it was.
+    """
+    notes = sorted(int(n) for n in close if n >= 0)
+    if hit.voicing == "open" and len(notes) >= 3:
+        i = len(notes) // 2
+        if notes[i] + 12 <= part.high:
+            notes[i] += 12
+    elif hit.voicing == "drop2" and len(notes) >= 3:
+        if notes[-2] - 12 >= part.low:
+            notes[-2] -= 12
+    elif hit.voicing == "shell":
+        tones = chord_tones(chord)
+        guide = {int(tones[1]), int(tones[3] if tones.size > 3 else tones[2])}
+        notes = [n for n in notes if n % 12 in guide] or notes
+    notes.sort()
+    if hit.voices:
+        notes = [notes[v - 1] for v in hit.voices if v <= len(notes)]
+    return notes
+
+
+class ChartAccompanist(RuleAccompanist):
+    """The rule-based band reading a chart: the chords come from a list, not the hands.
+
+    ``chart``: (first slot, chord) pairs in ascending slot order. Knowing the chart, the
+    band also knows what comes next, so approach notes and walks aim at the next chord.
+    ``sideman render`` plays each style's demo this way.
+    """
+
+    name = "chart"
+
+    def __init__(self, parts: list[PartInfo], chart: list[tuple[int, Chord]], seed: int = 0) -> None:
+        super().__init__(parts, seed=seed)
+        self._slots = [slot for slot, _ in chart]
+        self._chart = [c for _, c in chart]
+
+    def _chord_at(self, slot: int) -> Chord:
+        i = bisect.bisect_right(self._slots, slot) - 1
+        return self._chart[i] if i >= 0 else NO_CHORD
+
+    def _choose_chord(self, ctx: SlotContext) -> Chord:
+        return self._chord_at(ctx.slot)
+
+    def _upcoming(self, ctx: SlotContext) -> Chord | None:
+        return self._chord_at((ctx.slot // SLOTS_PER_BEAT + 1) * SLOTS_PER_BEAT)

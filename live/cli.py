@@ -13,6 +13,16 @@ def _progress(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _bpm(text: str) -> float:
+    try:
+        bpm = float(text)
+    except ValueError:
+        bpm = float("nan")
+    if not 30 <= bpm <= 300:
+        raise argparse.ArgumentTypeError(f"must be a tempo 30..300 (beats per minute), got {text!r}")
+    return bpm
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from live.midi_io import jack_running, jack_setting, list_ports, pick_api
     from live.quiet import quiet_fds
@@ -74,7 +84,7 @@ def cmd_jam(args: argparse.Namespace) -> int:
     from live.rig import find_rig, load_rig
     from live.session import run_jam
 
-    rig = load_rig(find_rig(args.rig))
+    rig = load_rig(find_rig(args.rig), styles=args.styles)
     res = run_jam(rig, backend=args.audio or "auto", midi_in=args.midi_in, midi_out=args.midi_out,
                   input_file=args.input, out_dir=args.out, force=args.force,
                   seconds=args.seconds, seed=args.seed, progress=_progress)
@@ -96,7 +106,34 @@ def cmd_rigs(args: argparse.Namespace) -> int:
     for name in builtin_rig_names():
         rig = load_rig(find_rig(name))
         parts = ", ".join(p.name for p in rig.band if p.enabled)
-        print(f"{name:<10} {rig.mode:<6} {rig.style:<7} {rig.tempo:>5g} bpm  band: {parts}")
+        print(f"{name:<10} {rig.mode:<6} {rig.style:<10} {rig.tempo:>5g} bpm  band: {parts}")
+    return 0
+
+
+def cmd_styles(args: argparse.Namespace) -> int:
+    from live.errors import StyleError
+    from live.styles import load_style, style_files
+
+    bad = 0
+    for name, path in style_files(args.styles).items():
+        try:
+            s = load_style(path)
+        except StyleError as exc:  # one broken file must not hide the others
+            print(f"sideman: error: {exc}", file=sys.stderr)
+            bad += 1
+            continue
+        where = f"  ({path})" if args.paths else ""
+        print(f"{name:<11} {s.meter}/4 {s.tempo:>4g} bpm  {s.description}{where}")
+    return 2 if bad else 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from live.render import render_styles
+    from live.styles import style_names
+
+    names = style_names(args.styles) if args.style == "all" else [n for n in args.style.split(",") if n]
+    render_styles(names, args.out, tempo=args.tempo, seed=args.seed, force=args.force, styles=args.styles,
+                  progress=_progress)
     return 0
 
 
@@ -114,7 +151,7 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from live.evaluate import run_eval, table, write_result
+    from live.evaluate import run_eval, table, write_chart, write_result
     from live.train.data import build_dataset
 
     data = build_dataset(args.sources.split(","), Path(args.data), limit=args.data_limit, progress=_progress)
@@ -122,7 +159,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(table(result))
     if args.json:
         write_result(result, Path(args.json))
-        print(f"wrote {args.json}")
+        png = Path(args.json).with_suffix(".png")
+        write_chart(result, png)
+        print(f"wrote {args.json} and {png}")
     return 0
 
 
@@ -158,10 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an earlier take in --out")
     p.add_argument("--seconds", type=float, help="stop after this many seconds")
     p.add_argument("--seed", type=int, default=0, help="seed for the band's humanising (default 0)")
+    p.add_argument("--styles", metavar="DIR", help="a folder of style files, searched before your own and the "
+                                                   "shipped ones (replaces the rig's styles folder)")
     p.set_defaults(func=cmd_jam)
 
     p = sub.add_parser("rigs", help="list the built-in rigs")
     p.set_defaults(func=cmd_rigs)
+
+    p = sub.add_parser("styles", help="list the band styles: name, meter, tempo, description")
+    p.add_argument("--styles", metavar="DIR", help="also a folder of your own style files, searched first")
+    p.add_argument("--paths", action="store_true", help="also show the file each style comes from")
+    p.set_defaults(func=cmd_styles)
+
+    p = sub.add_parser("render", help="render a 16-bar demo of each style: DIR/<style>.wav, .mid and .png")
+    p.add_argument("--style", default="all", help="a style name, several as a,b,c, or all (the default)")
+    p.add_argument("--out", default=".", help="folder for the demos (default: here)")
+    p.add_argument("--tempo", type=_bpm, help="beats per minute 30..300 (default: each style's own tempo)")
+    p.add_argument("--styles", metavar="DIR", help="also a folder of your own style files, searched first")
+    p.add_argument("--force", action="store_true", help="overwrite earlier demos in --out")
+    p.add_argument("--seed", type=int, default=0, help="seed for the band's humanising (default 0)")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("harmonize", help="the accompaniment the live engine would play for melody files")
     p.add_argument("melody", nargs="+", help="MIDI files with a melody")
@@ -181,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--limit", type=int, help="evaluate the first N test pieces of each source")
     p.add_argument("--model", help="an .onnx accompanist model (default: the shipped one)")
-    p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--json", help="also write the results as JSON here, and a chart beside it (.png)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("train", help="train the accompanist model (needs the training extra: torch, music21)")

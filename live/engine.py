@@ -26,6 +26,7 @@ from live.events import CANCEL_MASK, MUSICIAN, NOTE_OFF, NOTE_ON, EventRing
 from live.listener import Listener
 from live.planner import Planner
 from live.clock import FrameClock
+from live.styles import Arrangement, activate, open_style
 
 MAX_INPUT_PER_BLOCK = 256
 REC_CAPACITY = 1 << 20
@@ -90,6 +91,8 @@ class Engine:
         self.ring = EventRing(8192)
         self.band_cfg = [p for p in rig.band if p.enabled]
         infos = [PartInfo(i, p.role, p.low, p.high) for i, p in enumerate(self.band_cfg)]
+        # the style is read here, on the control thread: the planner only looks it up
+        self.style = activate(open_style(rig.style, rig.styles))
         rules = RuleAccompanist(infos, seed=seed)
         if callable(accompanist) and not hasattr(accompanist, "decide"):
             accompanist = accompanist(infos)  # a factory: it needs the parts
@@ -97,7 +100,8 @@ class Engine:
                                accompanist=accompanist or rules, fallback=rules,
                                tempo=rig.tempo, meter=rig.meter, style=rig.style,
                                swing=rig.swing, mode=rig.mode, count_in=rig.count_in,
-                               sync_start=rig.sync_start, horizon_ms=horizon_ms)
+                               sync_start=rig.sync_start, horizon_ms=horizon_ms,
+                               arrangement=Arrangement(self.style, intro=rig.intro))
         self.planner.roles = {i: p.role for i, p in enumerate(self.band_cfg)}
         self.parts = parts  # pyo instruments, one per enabled band part (or None)
         self.musician = musician_part
@@ -238,6 +242,8 @@ class Engine:
             self.planner.request_tempo(self.planner.transport.bpm + 4)
         elif action == "tempo_down":
             self.planner.request_tempo(self.planner.transport.bpm - 4)
+        else:  # fill, break, next_variation, ending: the arrangement, from the next bar line
+            self.planner.request_section(action)
 
     def _musician_on(self, note: int, vel: int, frame: int) -> None:
         ctl = self.controls.get(("note", note))

@@ -31,3 +31,7 @@ class ModelError(SidemanError, RuntimeError):
 
 class OutputExistsError(SidemanError, FileExistsError):
     """An output would be overwritten without --force."""
+
+
+class StyleError(SidemanError, ValueError):
+    """A band style file is missing, unreadable or invalid."""

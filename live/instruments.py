@@ -15,11 +15,14 @@ import numpy as np
 
 from live.quiet import import_pyo
 
-#: GM drum notes -> the kit's voice names.
+#: GM drum notes -> the kit's voice names. Hand percussion borrows the nearest voice
+#: (shakers the hat, claves and blocks the stick, congas and bongos the tom) so every
+#: style's drums sound here; MIDI out carries the real GM notes.
 DRUM_MAP = {35: "kick", 36: "kick", 37: "stick", 38: "snare", 39: "snare", 40: "snare",
             42: "hat", 44: "hat", 46: "open", 49: "crash", 57: "crash", 51: "ride",
             53: "ride", 59: "ride", 41: "tom", 43: "tom", 45: "tom", 47: "tom", 48: "tom",
-            50: "tom"}
+            50: "tom", 54: "hat", 56: "stick", 60: "tom", 61: "tom", 62: "tom", 63: "tom",
+            64: "tom", 69: "hat", 70: "hat", 75: "stick", 76: "stick", 77: "stick", 81: "ride"}
 
 
 def midi_hz(note: float) -> float:

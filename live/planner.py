@@ -7,8 +7,9 @@ Threading model
   ``EventRing``, the ``Transport`` and the accompanists.
 - The audio-clock callback talks to it only through plain ints it writes
   (``start_frame``, ``stop_frame``) and the ``EventRing`` it reads.
-- Control threads call ``request_tempo``; the new tempo is picked up at the next
-  slot boundary.
+- Control threads (and the audio clock, for a rig's controls) call ``request_tempo``
+  and ``request_section``: each stores a plain value the planner picks up at its next
+  commit; the tempo changes at the next beat, the section at the next bar line.
 
 How a slot (a 16th note) becomes sound
 --------------------------------------
@@ -38,6 +39,7 @@ from live.accompanist import SLOTS_PER_BEAT, Accompanist, Decision, SlotContext
 from live.clock import FrameClock, Transport
 from live.events import CANCEL_MASK, NOTE_OFF, NOTE_ON, EventRing
 from live.listener import ONSET_CAPACITY, Listener
+from live.styles import Arrangement
 
 CORRECTION_SLOTS = 2
 KEY_DECAY = 0.97  # per note: the key estimate remembers about the last 30 notes
@@ -61,7 +63,8 @@ class Planner:
     def __init__(self, *, clock: FrameClock, listener: Listener, ring: EventRing,
                  accompanist: Accompanist, fallback: Accompanist | None, tempo: float,
                  meter: int, style: str, swing: float, mode: str, count_in: int = 0,
-                 sync_start: bool = True, horizon_ms: float = 30.0) -> None:
+                 sync_start: bool = True, horizon_ms: float = 30.0,
+                 arrangement: Arrangement | None = None) -> None:
         self.clock = clock
         self.listener = listener
         self.ring = ring
@@ -91,6 +94,12 @@ class Planner:
         self.roles: dict[int, str] = {}  # part index -> role, for corrections
         self._checked_version = -1
         self.chord_log: list[tuple[int, int, object]] = []  # (slot, frame, Chord) at each change
+        #: which section of the style plays in each bar (planner thread)
+        self.arrangement = arrangement if arrangement is not None else Arrangement()
+        self._section_action = ""
+        self._section_seq = 0  # bumped by request_section; the planner applies each once
+        self._section_seen = 0
+        self._ending_frame = -1
 
     # -- control side --------------------------------------------------------
     def begin(self, frame: int | None = None) -> None:
@@ -100,6 +109,16 @@ class Planner:
 
     def request_tempo(self, bpm: float) -> None:
         self._tempo_request = float(min(300.0, max(30.0, bpm)))
+
+    def request_section(self, action: str) -> None:
+        """Ask for a fill, a break, the next variation or the ending from the next bar line.
+
+        Thread: any (the audio clock calls it for a rig's controls): two attribute stores,
+        no lock, no container; a second request before the planner's next step replaces
+        the first.
+        """
+        self._section_action = action
+        self._section_seq += 1
 
     def plan_preview(self) -> list[Decision]:
         """The tentative Plan beyond the commit horizon (for display)."""
@@ -136,6 +155,7 @@ class Planner:
                 return
         now = self.clock.block_start
         self._update_key()
+        self._follow_arrangement()
         frontier = now + self.horizon
         while not self.ended:
             slot = self._next_commit
@@ -151,11 +171,32 @@ class Planner:
             self._plan_ahead(frontier + t.frames_per_beat)
         self._release(frontier)
 
+    def _follow_arrangement(self) -> None:
+        """Apply a section request at the next bar line; stop the band where the ending ends."""
+        t = self.transport
+        bar_slots = t.meter * SLOTS_PER_BEAT
+        if self._section_seq != self._section_seen:
+            self._section_seen = self._section_seq
+            bar = max(0, -(-self._next_commit // bar_slots))  # the next bar line not yet committed
+            self.arrangement.request(self._section_action, bar)
+            self._tentative.clear()  # decided with the old plan
+            self._tentative_version.clear()
+        end = self.arrangement.end_bar
+        if end >= 0:  # follows tempo changes, unless an earlier stop was asked for elsewhere
+            f = t.frame_at(end * t.meter)
+            if self.stop_frame < 0 or self.stop_frame == self._ending_frame or f < self.stop_frame:
+                self.stop_frame = self._ending_frame = f
+
     def _ctx(self, slot: int, snap) -> SlotContext:
+        bar = slot // (self.transport.meter * SLOTS_PER_BEAT)
+        section, section_bar = self.arrangement.at(bar)
+        prev = self.arrangement.at(bar - 1)[0] if bar > 0 else ""
         return SlotContext(slot=slot, meter=self.transport.meter, style=self.style,
                            swing=self.swing, mode=self.mode, snapshot=snap, key=self.key,
                            frames_per_beat=self.transport.frames_per_beat,
-                           frame=self.transport.frame_at(slot / SLOTS_PER_BEAT))
+                           frame=self.transport.frame_at(slot / SLOTS_PER_BEAT),
+                           section=section, section_bar=section_bar, prev_section=prev,
+                           sr=self.clock.sr)
 
     def _decide(self, slot: int, snap) -> Decision:
         t0 = time.perf_counter_ns()

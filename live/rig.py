@@ -14,30 +14,44 @@ thread before going live, never on the midi or audio thread. A loaded
 :class:`Rig` is immutable and any thread may read it. To change one, build a new
 copy with :meth:`Rig.with_overrides`, which checks the copy just as a file is
 checked, and publish the new reference.
+
+The ``style`` is the name of a band style file (live/styles.py, docs/styles.md),
+looked up in the rig's ``styles`` folder, the user's styles folder and the shipped
+styles. The style also gives the defaults for what the rig leaves out: tempo, meter,
+swing, and each band part's instrument and program.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib.resources
 import io
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any
 
 import yaml
 
 from live.errors import RigError
+from live.yamlcheck import Bad as _Bad
+from live.yamlcheck import Doc as _Doc
+from live.yamlcheck import Entries as _Entries
+from live.yamlcheck import check_bool as _bool
+from live.yamlcheck import check_choice as _choice
+from live.yamlcheck import check_int as _int
+from live.yamlcheck import check_num as _num
+from live.yamlcheck import check_str as _str
+from live.yamlcheck import is_int as _is_int
+from live.yamlcheck import parse_node
+from live.yamlcheck import shown as _shown
 
 MODES = ("lead", "chords")
 ACCOMPANISTS = ("model", "rules")
-STYLES = ("pop", "rock", "swing", "ballad")
 ROLES = ("bass", "comp", "drums", "pad")
 INSTRUMENTS = ("piano", "epiano", "organ", "pad", "strings", "bass", "upright", "kit", "lead")
-ACTIONS = ("start", "stop", "panic", "tempo_up", "tempo_down")
+ACTIONS = ("start", "stop", "panic", "tempo_up", "tempo_down", "fill", "break", "next_variation", "ending")
 CONTROL_TYPES = ("cc", "note", "program")
 BACKENDS = ("auto", "jack", "portaudio", "offline")
 SAMPLE_RATES = (44100, 48000, 88200, 96000)
@@ -136,11 +150,13 @@ class Rig:
     name: str
     source: str
     mode: str  # one of MODES
-    style: str  # one of STYLES
-    tempo: float  # bpm, 30..300
-    meter: int  # beats per bar, 2..7
-    swing: float  # 0.0..0.75
+    style: str  # a style name (live.styles.style_names)
+    styles: str | None  # a folder searched first for style files (absolute), or None
+    tempo: float  # bpm, 30..300; the style's tempo when the rig leaves it out
+    meter: int  # beats per bar, 2..7; the style's meter when left out
+    swing: float  # 0.0..0.75; the style's swing when left out
     count_in: int  # bars, 0..4
+    intro: bool  # the band comes in with the style's intro
     sync_start: bool
     accompanist: str  # one of ACCOMPANISTS
     input: InputCfg
@@ -178,75 +194,10 @@ class Rig:
         data = _to_dict(draft, label)
         dumper = yaml.SafeDumper(io.StringIO(), sort_keys=False)
         root = dumper.represent_data(data)  # nodes without marks, so errors carry no line
-        return _build(root, label=label, source=source, stem=self.name)
+        return _build(root, label=label, source=source, stem=self.name, base=None, styles=None)
 
 
-# --- value checks: each returns the checked value or raises _Bad without a location
-
-
-class _Bad(Exception):
-    """A value failed a check; the message lacks only its location."""
-
-
-def _shown(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return repr(v)
-    if isinstance(v, dict):
-        return "a mapping"
-    if isinstance(v, list):
-        return "a list" if v else "an empty list"
-    return str(v)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _or_null(null_ok: bool) -> str:
-    return " or null" if null_ok else ""
-
-
-def _int(v: Any, field: str, lo: int, hi: int, *, null_ok: bool = False) -> int | None:
-    if v is None and null_ok:
-        return None
-    if not _is_int(v):
-        raise _Bad(f"{field} must be a whole number {lo}..{hi}{_or_null(null_ok)}, got {_shown(v)}")
-    if not lo <= v <= hi:
-        raise _Bad(f"{field} must be {lo}..{hi}, got {v}")
-    return v
-
-
-def _num(v: Any, field: str, lo: float, hi: float) -> float:
-    if not (_is_int(v) or isinstance(v, float)):
-        raise _Bad(f"{field} must be a number {lo}..{hi}, got {_shown(v)}")
-    if not lo <= v <= hi:  # also rejects .nan
-        raise _Bad(f"{field} must be {lo}..{hi}, got {_shown(v)}")
-    return float(v)
-
-
-def _bool(v: Any, field: str) -> bool:
-    if not isinstance(v, bool):
-        raise _Bad(f"{field} must be true or false, got {_shown(v)}")
-    return v
-
-
-def _choice(v: Any, field: str, allowed: tuple[Any, ...]) -> Any:
-    # type() guard: 48000.0 or True must not pass for an int choice.
-    if type(v) is not type(allowed[0]) or v not in allowed:
-        raise _Bad(f"{field} must be one of {', '.join(map(str, allowed))}, got {_shown(v)}")
-    return v
-
-
-def _str(v: Any, field: str, *, null_ok: bool = False) -> str | None:
-    if v is None and null_ok:
-        return None
-    if not isinstance(v, str) or not v.strip():
-        raise _Bad(f"{field} must be a non-empty string{_or_null(null_ok)}, got {_shown(v)}")
-    return v
+# --- value checks (shared with styles: live/yamlcheck.py)
 
 
 def _buffer(v: Any, field: str) -> int:
@@ -257,11 +208,8 @@ def _buffer(v: Any, field: str) -> int:
 
 # --- reading YAML nodes
 
-_NULL_TAG = "tag:yaml.org,2002:null"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-_TOP_KEYS = ("name", "mode", "style", "tempo", "meter", "swing", "count_in", "sync_start", "accompanist",
-             "input", "audio", "midi_out", "band", "controls", "record")
+_TOP_KEYS = ("name", "mode", "style", "styles", "tempo", "meter", "swing", "count_in", "intro", "sync_start",
+             "accompanist", "input", "audio", "midi_out", "band", "controls", "record")
 _INPUT_KEYS = ("port", "channels", "split", "thru", "thru_channel", "instrument", "program", "volume")
 _AUDIO_KEYS = ("backend", "sample_rate", "buffer", "device")
 _MIDI_OUT_KEYS = ("port",)
@@ -269,99 +217,27 @@ _PART_KEYS = ("role", "instrument", "channel", "program", "volume", "pan", "low"
 _CONTROL_KEYS = ("action", "type", "number", "channel")
 _RECORD_KEYS = ("enabled", "folder")
 
-_Entries = dict[str, tuple[yaml.Node, yaml.Node]]  # key -> (key node, value node)
 
-
-class _Doc:
-    """One rig document being read: builds values from nodes and places errors on lines."""
-
-    def __init__(self, label: str, root: yaml.Node) -> None:
-        self.label = label
-        self.root = root
-        self.nodes: dict[str, yaml.Node] = {}  # dotted field -> the node it was read from
-        self._constructor = yaml.SafeLoader("")
-
-    def fail(self, node: yaml.Node | None, message: str) -> NoReturn:
-        mark = node.start_mark if node is not None else None
-        where = f"{self.label}:{mark.line + 1}" if mark is not None else self.label
-        raise RigError(f"{where} {message}")
-
-    def locate(self, field: str) -> yaml.Node:
-        """The node a field was read from, else its nearest enclosing section's."""
-        while field:
-            if field in self.nodes:
-                return self.nodes[field]
-            field = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", field)
-        return self.root
-
-    def value(self, node: yaml.Node) -> Any:
-        try:
-            return self._constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as e:
-            self.fail(node, f"cannot read value: {getattr(e, 'problem', None) or e}")
-
-    def check(self, node: yaml.Node, field: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        self.nodes[field] = node
-        try:
-            return fn(self.value(node), field, *args, **kw)
-        except _Bad as e:
-            self.fail(node, str(e))
-
-    def get(self, entries: _Entries, prefix: str, key: str, default: Any,
-            fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        if key not in entries:
-            return default
-        return self.check(entries[key][1], f"{prefix}.{key}" if prefix else key, fn, *args, **kw)
-
-    def is_null(self, node: yaml.Node) -> bool:
-        return isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG
-
-    def mapping(self, node: yaml.Node, field: str, allowed: tuple[str, ...] | None) -> _Entries:
-        """Entries of a mapping node (null reads as empty); ``allowed=None`` takes any key."""
-        if self.is_null(node):
-            return {}
-        if not isinstance(node, yaml.MappingNode):
-            what = f"a mapping of {', '.join(allowed)}" if allowed else "a mapping"
-            self.fail(node, f"{field} must be {what}, got {_shown(self.value(node))}")
-        entries: _Entries = {}
-        for knode, vnode in node.value:
-            if knode.tag == _MERGE_TAG:
-                self.fail(knode, f"YAML merge keys (<<) are not supported in {field}")
-            key = self.value(knode)
-            if allowed is not None and (not isinstance(key, str) or key not in allowed):
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                self.fail(knode, f"unknown key {_shown(key)} in {field} (allowed: {', '.join(allowed)}){hint}")
-            if isinstance(key, str) and key in entries:
-                first = entries[key][0].start_mark
-                at = f" (first on line {first.line + 1})" if first is not None else ""
-                self.fail(knode, f"{field} has key {key!r} twice{at}")
-            entries[key] = (knode, vnode)
-        return entries
-
-    def section(self, top: _Entries, key: str, allowed: tuple[str, ...]) -> _Entries:
-        if key not in top:
-            return {}
-        knode, vnode = top[key]
-        self.nodes[key] = knode
-        return self.mapping(vnode, key, allowed)
-
-
-def _build(root: yaml.Node, *, label: str, source: str, stem: str) -> Rig:
-    doc = _Doc(label, root)
+def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | None,
+           styles: str | None) -> Rig:
+    doc = _Doc(label, root, RigError)
     top = doc.mapping(root, "rig", _TOP_KEYS)
     g = doc.get
+    folder = styles if styles is not None else g(top, "", "styles", None, _folder, base)
+    style = _read_style(doc, top, folder)
     inp = _read_input(doc, doc.section(top, "input", _INPUT_KEYS))
-    band = _read_band(doc, top)
+    band = _read_band(doc, top, style)
     rig = Rig(
         name=g(top, "", "name", stem, _str),
         source=source,
         mode=g(top, "", "mode", "lead", _choice, MODES),
-        style=g(top, "", "style", "pop", _choice, STYLES),
-        tempo=g(top, "", "tempo", 100.0, _num, 30, 300),
-        meter=g(top, "", "meter", 4, _int, 2, 7),
-        swing=g(top, "", "swing", 0.0, _num, 0.0, 0.75),
+        style=style.name,
+        styles=folder,
+        tempo=g(top, "", "tempo", style.tempo, _num, 30, 300),
+        meter=g(top, "", "meter", style.meter, _int, 2, 7),
+        swing=g(top, "", "swing", style.swing, _num, 0.0, 0.75),
         count_in=g(top, "", "count_in", 0, _int, 0, 4),
+        intro=g(top, "", "intro", False, _bool),
         sync_start=g(top, "", "sync_start", True, _bool),
         accompanist=g(top, "", "accompanist", "model", _choice, ACCOMPANISTS),
         input=inp,
@@ -374,6 +250,27 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str) -> Rig:
     )
     _check_thru(doc, rig)
     return rig
+
+
+def _folder(v: Any, field: str, base: Path | None) -> str | None:
+    if v is None:
+        return None
+    _str(v, field)
+    p = Path(os.path.expanduser(v))
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    if not p.is_dir():
+        raise _Bad(f"{field} must be a folder of style files or null, got {v!r} (no folder {p})")
+    return str(p.resolve())
+
+
+def _read_style(doc: _Doc, top: _Entries, folder: str | None):
+    """The rig's style, loaded: its name must be one of the style files found."""
+    from live.styles import DEFAULT_STYLE, open_style, style_names
+
+    names = tuple(style_names(folder))
+    name = doc.get(top, "", "style", DEFAULT_STYLE, _choice, names)
+    return open_style(name, folder)
 
 
 def _read_input(doc: _Doc, m: _Entries) -> InputCfg:
@@ -426,9 +323,9 @@ def _read_record(doc: _Doc, m: _Entries) -> RecordCfg:
     )
 
 
-def _read_band(doc: _Doc, top: _Entries) -> tuple[PartCfg, ...]:
+def _read_band(doc: _Doc, top: _Entries, style) -> tuple[PartCfg, ...]:
     if "band" not in top:
-        return tuple(_part_defaults(name, NAME_ROLES[name]) for name in DEFAULT_BAND)
+        return tuple(_part_defaults(name, NAME_ROLES[name], style) for name in DEFAULT_BAND)
     knode, vnode = top["band"]
     doc.nodes["band"] = knode
     entries = doc.mapping(vnode, "band", None)
@@ -438,18 +335,19 @@ def _read_band(doc: _Doc, top: _Entries) -> tuple[PartCfg, ...]:
     for name, (pk, pv) in entries.items():
         if not isinstance(name, str) or not PART_NAME.fullmatch(name):
             doc.fail(pk, f"band part names must match [a-z][a-z0-9_-]*, got {_shown(name)}")
-        parts.append(_read_part(doc, name, pk, pv))
+        parts.append(_read_part(doc, name, pk, pv, style))
     _check_channels(doc, parts)
     return tuple(parts)
 
 
-def _part_defaults(name: str, role: str) -> PartCfg:
+def _part_defaults(name: str, role: str, style) -> PartCfg:
     d = ROLE_DEFAULTS[role]
-    return PartCfg(name=name, role=role, instrument=d.instrument, channel=d.channel, program=d.program,
+    sound = style.sound(role)  # the style's instrument and program for the role
+    return PartCfg(name=name, role=role, instrument=sound.instrument, channel=d.channel, program=sound.program,
                    volume=0.7, pan=0.0, low=d.low, high=d.high, enabled=True)
 
 
-def _read_part(doc: _Doc, name: str, knode: yaml.Node, vnode: yaml.Node) -> PartCfg:
+def _read_part(doc: _Doc, name: str, knode: yaml.Node, vnode: yaml.Node, style) -> PartCfg:
     field = f"band.{name}"
     doc.nodes[field] = knode
     m = doc.mapping(vnode, field, _PART_KEYS)
@@ -457,7 +355,7 @@ def _read_part(doc: _Doc, name: str, knode: yaml.Node, vnode: yaml.Node) -> Part
     if role is None:
         doc.fail(knode, f"{field}.role must be one of {', '.join(ROLES)}, got nothing "
                         f"(only parts named {', '.join(NAME_ROLES)} may leave it out)")
-    d = _part_defaults(name, role)
+    d = _part_defaults(name, role, style)
     g = doc.get
     part = PartCfg(
         name=name,
@@ -564,10 +462,12 @@ def _to_dict(rig: Rig, label: str) -> dict[str, Any]:
         "name": rig.name,
         "mode": rig.mode,
         "style": rig.style,
+        "styles": rig.styles,
         "tempo": rig.tempo,
         "meter": rig.meter,
         "swing": rig.swing,
         "count_in": rig.count_in,
+        "intro": rig.intro,
         "sync_start": rig.sync_start,
         "accompanist": rig.accompanist,
         "input": inp,
@@ -591,42 +491,28 @@ def rig_to_dict(rig: Rig) -> dict[str, Any]:
 # --- loading
 
 
-def _yaml_error(label: str, text: str, e: yaml.YAMLError) -> RigError:
-    if isinstance(e, yaml.MarkedYAMLError) and (e.problem_mark or e.context_mark):
-        mark = e.problem_mark or e.context_mark
-        message = e.problem or e.context or "invalid YAML"
-        if e.context and e.problem and e.context_mark is not None and e.context_mark.line != mark.line:
-            message += f" ({e.context} started on line {e.context_mark.line + 1})"
-        elif e.context and e.problem:
-            message += f" ({e.context})"
-        return RigError(f"{label}:{mark.line + 1} YAML syntax error: {message}")
-    if isinstance(e, yaml.reader.ReaderError):
-        line = text[: e.position].count("\n") + 1
-        return RigError(f"{label}:{line} YAML syntax error: character {chr(e.character)!r} "
-                        f"(#x{e.character:04x}) is not allowed")
-    return RigError(f"{label} YAML syntax error: {e}")
-
-
-def _load_text(text: str, *, label: str, source: str, stem: str) -> Rig:
-    try:
-        loader = yaml.SafeLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as e:
-        raise _yaml_error(label, text, e) from e
+def _load_text(text: str, *, label: str, source: str, stem: str, base: Path | None,
+               styles: str | os.PathLike[str] | None) -> Rig:
+    if styles is not None:
+        if not Path(styles).is_dir():
+            raise RigError(f"styles folder not found: {styles}")
+        styles = str(Path(styles).resolve())
+    root = parse_node(text, label, RigError)
     if root is None:
         raise RigError(f"{label}:1 rig is empty; it must be a mapping of settings "
                        f"({', '.join(_TOP_KEYS)}), got nothing")
-    return _build(root, label=label, source=source, stem=stem)
+    return _build(root, label=label, source=source, stem=stem, base=base, styles=styles)
 
 
-def load_rig_text(text: str, source: str = "<string>") -> Rig:
+def load_rig_text(text: str, source: str = "<string>", *, styles: str | os.PathLike[str] | None = None) -> Rig:
     """Check and load a rig from YAML text; ``source`` names it in errors.
+
+    ``styles``: a folder of style files searched first, in place of the rig's own
+    ``styles`` field (a relative ``styles`` field is read from the current folder).
 
     Raises:
         RigError: bad YAML or any bad value, as ``SOURCE:LINE FIELD must be ..., got ...``.
+        StyleError: the rig's style file is broken (the message names that file).
     Thread: control thread.
     """
     if source.startswith("<built-in ") and source.endswith(">"):
@@ -635,16 +521,19 @@ def load_rig_text(text: str, source: str = "<string>") -> Rig:
         stem = "rig"
     else:
         stem = Path(source).stem
-    return _load_text(text, label=source, source=source, stem=stem)
+    return _load_text(text, label=source, source=source, stem=stem, base=None, styles=styles)
 
 
-def load_rig(path: str | os.PathLike[str]) -> Rig:
+def load_rig(path: str | os.PathLike[str], *, styles: str | os.PathLike[str] | None = None) -> Rig:
     """Check and load the rig file at ``path`` (use :func:`find_rig` for built-in names).
 
     A built-in rig's ``source`` is ``"<built-in NAME>"``; errors still name the file.
+    ``styles``: a folder of style files searched first, in place of the rig's own
+    ``styles`` field (which is read relative to the rig file).
 
     Raises:
         RigError: the file is missing or unreadable, bad YAML, or any bad value.
+        StyleError: the rig's style file is broken (the message names that file).
     Thread: control thread (reads the file).
     """
     p = Path(path)
@@ -659,12 +548,12 @@ def load_rig(path: str | os.PathLike[str]) -> Rig:
         raise RigError(f"{path}: cannot read rig file: {e.strerror}") from e
     builtin = _builtin_name(p)
     source = f"<built-in {builtin}>" if builtin else str(path)
-    return _load_text(text, label=str(path), source=source, stem=p.stem)
+    return _load_text(text, label=str(path), source=source, stem=p.stem, base=p.parent, styles=styles)
 
 
-def open_rig(name_or_path: str | None = None) -> Rig:
+def open_rig(name_or_path: str | None = None, *, styles: str | os.PathLike[str] | None = None) -> Rig:
     """``load_rig(find_rig(name_or_path))``: a rig by path or built-in name (None = default)."""
-    return load_rig(find_rig(name_or_path))
+    return load_rig(find_rig(name_or_path), styles=styles)
 
 
 def _builtin_dir() -> Path:

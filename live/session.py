@@ -67,7 +67,12 @@ class JamResult:
     messages: list[str] = field(default_factory=list)
 
 
-def _boot(pyo, backend: str, sr: int, block: int, device: str | None):
+def boot_server(pyo, backend: str, sr: int, block: int, device: str | None):
+    """A booted pyo server for ``backend``; offline it is driven by ``server.process()``.
+
+    Raises:
+        DeviceError: the server does not start, or ``device`` matches no output device.
+    """
     if backend == "offline":
         server = pyo.Server(sr=sr, nchnls=2, buffersize=block, duplex=0, audio="manual")
     elif backend == "jack":
@@ -134,7 +139,7 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         sr = jack_setting("jack_samplerate") or sr
         block = jack_setting("jack_bufsize") or block
     pyo = import_pyo()
-    server = _boot(pyo, backend, sr, block, rig.audio.device)
+    server = boot_server(pyo, backend, sr, block, rig.audio.device)
     ports = None
     try:
         parts, musician, mixer = build_band(rig)
@@ -172,16 +177,13 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         progress(f"sideman jam: {rig.name} ({rig.mode}, {rig.style}, {rig.tempo:g} bpm) "
                  f"on {backend} at {sr} Hz / {block} frames, playing {what}")
         if backend == "offline":
-            _run_offline(server, engine, perf, seconds, progress)
+            run_offline(server, engine, perf, seconds, progress)
         else:
             _run_live(server, engine, perf, seconds, progress, on_ready)
         if record:
             server.recstop()
     finally:
-        with quiet_fds():
-            server.stop()
-            time.sleep(0.05)
-            server.shutdown()
+        shutdown_server(server)
         if ports is not None:
             ports.close()
 
@@ -190,16 +192,37 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
                        engine.clock.block_end / sr, time.perf_counter() - t_wall,
                        stats=_stats(engine), messages=list(engine.planner.stats.messages))
     if record:
-        events = engine.recorder.events()
-        tracks = [(-1, "musician", rig.input.thru_channel - 1, rig.input.program - 1)]
-        for i, p in enumerate(engine.band_cfg):
-            tracks.append((i, p.name, p.channel - 1, -1 if p.role == "drums" else p.program - 1))
-        write_take(mid, events, sr, tracks, rig.tempo, rig.meter)
-        from live.roll import piano_roll
-
-        piano_roll(png, events, sr, [(t, n) for t, n, _, _ in tracks],
-                   title=f"{rig.name}: {result.input and Path(result.input).name}")
+        save_take(engine, mid, png, title=f"{rig.name}: {result.input and Path(result.input).name}")
     return result
+
+
+def shutdown_server(server) -> None:
+    """Stop and shut down a pyo server quietly (pyo chatters on the way out)."""
+    with quiet_fds():
+        server.stop()
+        time.sleep(0.05)
+        server.shutdown()
+
+
+def save_take(engine: Engine, mid: Path, png: Path, *, title: str, musician: bool = True,
+              start_frame: int = 0) -> None:
+    """Write the engine's recording: a MIDI file (a track per part, GM programs) and a piano roll.
+
+    ``musician=False`` leaves the musician's track out (a band-only render);
+    ``start_frame`` is the frame that becomes time 0, so the band's first bar starts
+    the file on the grid. Thread: control, after the clock has stopped.
+    """
+    rig, sr = engine.rig, engine.clock.sr
+    events = engine.recorder.events()
+    if start_frame:  # a hit humanized a little early lands on time 0, not before it
+        events[:, 0] = (events[:, 0] - start_frame).clip(min=0)
+    tracks = [(-1, "musician", rig.input.thru_channel - 1, rig.input.program - 1)] if musician else []
+    for i, p in enumerate(engine.band_cfg):
+        tracks.append((i, p.name, p.channel - 1, -1 if p.role == "drums" else p.program - 1))
+    write_take(mid, events, sr, tracks, rig.tempo, rig.meter)
+    from live.roll import piano_roll
+
+    piano_roll(png, events, sr, [(t, n) for t, n, _, _ in tracks], title=title)
 
 
 def _stats(engine: Engine) -> dict:
@@ -248,7 +271,9 @@ def _follow_input_end(engine: Engine, stop_at: int | None, now: int) -> int | No
     return stop_at
 
 
-def _run_offline(server, engine: Engine, perf, seconds, progress) -> None:
+def run_offline(server, engine: Engine, perf, seconds, progress) -> None:
+    """Drive an offline (manual) server block by block, the planner inline after each block,
+    until the input file's band has ended and rung out, or ``seconds`` have been rendered."""
     sr, block = engine.clock.sr, engine.clock.block
     src = engine.file_source
     if src is not None:

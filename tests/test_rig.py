@@ -9,12 +9,12 @@ import pytest
 import yaml
 
 from live.errors import RigError, SidemanError
+from live.styles import style_names
 from live.rig import (
     ACTIONS,
     INSTRUMENTS,
     MODES,
     ROLES,
-    STYLES,
     ControlCfg,
     Rig,
     builtin_rig_names,
@@ -77,6 +77,9 @@ def test_default_rig_is_pop_band():
         ControlCfg("stop", "cc", 20, None),
         ControlCfg("start", "cc", 21, None),
         ControlCfg("panic", "cc", 22, None),
+        ControlCfg("fill", "cc", 23, None),
+        ControlCfg("next_variation", "cc", 24, None),
+        ControlCfg("ending", "cc", 25, None),
     )
 
 
@@ -104,7 +107,7 @@ def test_practice():
 
 def test_constants_are_exposed():
     assert MODES == ("lead", "chords")
-    assert STYLES == ("pop", "rock", "swing", "ballad")
+    assert {"pop", "rock", "swing", "ballad"} <= set(style_names())
     assert ROLES == ("bass", "comp", "drums", "pad")
     assert "upright" in INSTRUMENTS and "tempo_down" in ACTIONS
 
@@ -271,7 +274,7 @@ def test_bool_versus_int(tmp_path, text, line, field, got):
 
 @pytest.mark.parametrize("text, line, field, got", [
     ("name: x\nstyle: pop\nmode: jaz\n", 3, "mode must be one of lead, chords", "got 'jaz'"),
-    ("style: Swing\n", 1, "style must be one of pop, rock, swing, ballad", "got 'Swing'"),
+    ("style: Swing\n", 1, "style must be one of ambient, ballad, bossa-nova", "got 'Swing'; did you mean 'swing'?"),
     ("band:\n  bass:\n    instrument: tuba\n", 3, "band.bass.instrument must be one of piano, epiano", "got 'tuba'"),
     ("band:\n  x1:\n    role: lead\n", 3, "band.x1.role must be one of bass, comp, drums, pad", "got 'lead'"),
     ("audio:\n  backend: alsa\n", 2, "audio.backend must be one of auto, jack, portaudio, offline", "got 'alsa'"),
