@@ -141,6 +141,18 @@ class Transport:
         self.anchor_beat = float(at_beat)
         self.bpm = float(bpm)
 
+    def retime(self, beat: float, frame: int, bpm: float) -> None:
+        """From ``beat`` on, put ``beat`` at ``frame`` and beats ``bpm`` apart: tempo
+        following moves the phase as well as the tempo. Beats before it keep their frames
+        (the caller never moves a beat before one already committed)."""
+        if not 20.0 <= bpm <= 400.0:
+            raise ValueError(f"tempo must be 20..400 bpm, got {bpm}")
+        self._past.append((self.anchor_beat, self.anchor_frame, self.bpm))
+        del self._past[:-16]
+        self.anchor_frame = int(frame)
+        self.anchor_beat = float(beat)
+        self.bpm = float(bpm)
+
     def bar_beat(self, beat: float) -> tuple[int, float]:
         """(bar index, beat within bar) for a beat position."""
         bar = int(beat // self.meter)

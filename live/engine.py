@@ -101,7 +101,8 @@ class Engine:
                                tempo=rig.tempo, meter=rig.meter, style=rig.style,
                                swing=rig.swing, mode=rig.mode, count_in=rig.count_in,
                                sync_start=rig.sync_start, horizon_ms=horizon_ms,
-                               arrangement=Arrangement(self.style, intro=rig.intro))
+                               arrangement=Arrangement(self.style, intro=rig.intro),
+                               follow_tempo=rig.follow_tempo)
         self.planner.roles = {i: p.role for i, p in enumerate(self.band_cfg)}
         self.parts = parts  # pyo instruments, one per enabled band part (or None)
         self.musician = musician_part
@@ -242,6 +243,8 @@ class Engine:
             self.planner.request_tempo(self.planner.transport.bpm + 4)
         elif action == "tempo_down":
             self.planner.request_tempo(self.planner.transport.bpm - 4)
+        elif action == "tap_tempo":
+            self.planner.tap(frame)
         else:  # fill, break, next_variation, ending: the arrangement, from the next bar line
             self.planner.request_section(action)
 

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import key_estimate, key_update
+from kernels import key_estimate, key_update, next_beat, tap_tempo, tempo_state, tempo_update
+from kernels.tempo import MATCHED, PERIOD
 from live.accompanist import SLOTS_PER_BEAT, Accompanist, Decision, SlotContext
 from live.clock import FrameClock, Transport
 from live.events import CANCEL_MASK, NOTE_OFF, NOTE_ON, EventRing
@@ -42,6 +43,12 @@ from live.listener import ONSET_CAPACITY, Listener
 from live.styles import Arrangement
 
 CORRECTION_SLOTS = 2
+#: tempo following: the share of an onset's error taken into the phase and (per beat
+#: elapsed) into the period; see kernels.tempo and tests/test_tempo.py
+FOLLOW_ALPHA, FOLLOW_BETA = 0.25, 0.15
+FOLLOW_MIN_MATCHED = 4  # onsets on the grid before the band starts to follow
+FOLLOW_MAX_SHIFT = 1 / 8  # of a beat: how far one beat may move to meet the musician
+TAPS = 8
 KEY_DECAY = 0.97  # per note: the key estimate remembers about the last 30 notes
 
 
@@ -64,7 +71,7 @@ class Planner:
                  accompanist: Accompanist, fallback: Accompanist | None, tempo: float,
                  meter: int, style: str, swing: float, mode: str, count_in: int = 0,
                  sync_start: bool = True, horizon_ms: float = 30.0,
-                 arrangement: Arrangement | None = None) -> None:
+                 arrangement: Arrangement | None = None, follow_tempo: bool = False) -> None:
         self.clock = clock
         self.listener = listener
         self.ring = ring
@@ -100,6 +107,14 @@ class Planner:
         self._section_seq = 0  # bumped by request_section; the planner applies each once
         self._section_seen = 0
         self._ending_frame = -1
+        # tempo following (planner thread) and tap tempo (taps written by the audio clock)
+        self.follow_tempo = follow_tempo
+        self._follow: np.ndarray | None = None
+        self._follow_seen = 0
+        self._follow_last = -1
+        self.taps = np.zeros(TAPS)
+        self.n_taps = 0  # written by the audio clock after the tap's frame
+        self._taps_seen = 0
 
     # -- control side --------------------------------------------------------
     def begin(self, frame: int | None = None) -> None:
@@ -109,6 +124,11 @@ class Planner:
 
     def request_tempo(self, bpm: float) -> None:
         self._tempo_request = float(min(300.0, max(30.0, bpm)))
+
+    def tap(self, frame: int) -> None:
+        """Audio clock: a tap-tempo press at ``frame`` (no allocation)."""
+        self.taps[self.n_taps % TAPS] = frame
+        self.n_taps += 1
 
     def request_section(self, action: str) -> None:
         """Ask for a fill, a break, the next variation or the ending from the next bar line.
@@ -155,6 +175,9 @@ class Planner:
                 return
         now = self.clock.block_start
         self._update_key()
+        self._tap_tempo()
+        if self.follow_tempo:
+            self._track_tempo()
         self._follow_arrangement()
         frontier = now + self.horizon
         while not self.ended:
@@ -253,10 +276,15 @@ class Planner:
     def _commit(self, slot: int, frame: int, now: int) -> None:
         if self._tempo_request is not None and slot % SLOTS_PER_BEAT == 0:
             self.transport.set_tempo(self._tempo_request, slot / SLOTS_PER_BEAT)
+            if self._follow is not None:  # a tempo asked for resets what following learnt
+                self._follow = tempo_state(self.transport.frame_at(slot / SLOTS_PER_BEAT),
+                                           self.transport.frames_per_beat)
             self._tempo_request = None
             self._tentative.clear()
             self._tentative_version.clear()
             frame = self.transport.frame_at(slot / SLOTS_PER_BEAT)
+        elif self._follow is not None and slot % SLOTS_PER_BEAT == 0 and slot > 0:
+            frame = self._meet_the_musician(slot, frame, now)
         snap = self.listener.snapshot()
         d = self._tentative.pop(slot, None)
         version, base = self._tentative_version.pop(slot, (None, None))
@@ -322,6 +350,53 @@ class Planner:
                 self.ring.push(frame, kind, part, note, vel, eid)
         self._heap.clear()
         self._open.clear()
+
+    def _tap_tempo(self) -> None:
+        n = self.n_taps
+        if n == self._taps_seen:
+            return
+        self._taps_seen = n
+        k = min(n, TAPS)
+        taps = np.array([self.taps[i % TAPS] for i in range(n - k, n)])
+        period = tap_tempo(taps, k, 2.0 * self.clock.sr)  # a 2 s pause starts a new tapping
+        if period > 0:
+            self.request_tempo(60.0 * self.clock.sr / period)
+
+    def _track_tempo(self) -> None:
+        """Feed the musician's onsets to the tempo follower (kernels.tempo)."""
+        t, li = self.transport, self.listener
+        if self._follow is None:
+            beat = max(0, -(-self._next_commit // SLOTS_PER_BEAT))
+            self._follow = tempo_state(t.frame_at(float(beat)), t.frames_per_beat)
+        n = li.n_on
+        chord_gap = 0.03 * self.clock.sr  # the notes of one chord are one onset
+        for i in range(max(self._follow_seen, n - ONSET_CAPACITY), n):
+            f = int(li.on_frame[i & (ONSET_CAPACITY - 1)])
+            if self._follow_last >= 0 and f - self._follow_last < chord_gap:
+                continue
+            tempo_update(self._follow, float(f), 2, FOLLOW_ALPHA, FOLLOW_BETA)
+            self._follow_last = f
+        self._follow_seen = n
+
+    def _meet_the_musician(self, slot: int, frame: int, now: int) -> int:
+        """Move this beat (and the tempo from it on) towards the musician's, at most
+        FOLLOW_MAX_SHIFT of a beat, never before the last committed slot or into the past.
+        The band holds its tempo when the musician has not played for two bars."""
+        st, t = self._follow, self.transport
+        if st[MATCHED] < FOLLOW_MIN_MATCHED or frame - self._follow_last > 2 * t.meter * t.frames_per_beat:
+            return frame
+        period = float(st[PERIOD])
+        target = next_beat(st, frame - period / 2)  # the musician's beat nearest the band's
+        limit = FOLLOW_MAX_SHIFT * t.frames_per_beat
+        target = min(max(target, frame - limit), frame + limit)
+        earliest = max(now + self.clock.block, t.frame_at((slot - 1) / SLOTS_PER_BEAT) + 1)
+        target = int(max(target, earliest))
+        bpm = min(300.0, max(30.0, 60.0 * self.clock.sr / period))
+        if target != frame or abs(bpm - t.bpm) > 1e-6:
+            t.retime(slot / SLOTS_PER_BEAT, target, bpm)
+            self._tentative.clear()  # planned on the old grid
+            self._tentative_version.clear()
+        return target
 
     def _update_key(self) -> None:
         li = self.listener

@@ -51,7 +51,8 @@ MODES = ("lead", "chords")
 ACCOMPANISTS = ("model", "rules")
 ROLES = ("bass", "comp", "drums", "pad")
 INSTRUMENTS = ("piano", "epiano", "organ", "pad", "strings", "bass", "upright", "kit", "lead")
-ACTIONS = ("start", "stop", "panic", "tempo_up", "tempo_down", "fill", "break", "next_variation", "ending")
+ACTIONS = ("start", "stop", "panic", "tempo_up", "tempo_down", "tap_tempo", "fill", "break", "next_variation",
+           "ending")
 CONTROL_TYPES = ("cc", "note", "program")
 BACKENDS = ("auto", "jack", "portaudio", "offline")
 SAMPLE_RATES = (44100, 48000, 88200, 96000)
@@ -158,6 +159,7 @@ class Rig:
     count_in: int  # bars, 0..4
     intro: bool  # the band comes in with the style's intro
     sync_start: bool
+    follow_tempo: bool  # the band follows the musician's tempo (and phase)
     accompanist: str  # one of ACCOMPANISTS
     input: InputCfg
     audio: AudioCfg
@@ -209,7 +211,7 @@ def _buffer(v: Any, field: str) -> int:
 # --- reading YAML nodes
 
 _TOP_KEYS = ("name", "mode", "style", "styles", "tempo", "meter", "swing", "count_in", "intro", "sync_start",
-             "accompanist", "input", "audio", "midi_out", "band", "controls", "record")
+             "follow_tempo", "accompanist", "input", "audio", "midi_out", "band", "controls", "record")
 _INPUT_KEYS = ("port", "channels", "split", "thru", "thru_channel", "instrument", "program", "volume")
 _AUDIO_KEYS = ("backend", "sample_rate", "buffer", "device")
 _MIDI_OUT_KEYS = ("port",)
@@ -239,6 +241,7 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | 
         count_in=g(top, "", "count_in", 0, _int, 0, 4),
         intro=g(top, "", "intro", False, _bool),
         sync_start=g(top, "", "sync_start", True, _bool),
+        follow_tempo=g(top, "", "follow_tempo", False, _bool),
         accompanist=g(top, "", "accompanist", "model", _choice, ACCOMPANISTS),
         input=inp,
         audio=_read_audio(doc, doc.section(top, "audio", _AUDIO_KEYS)),
@@ -469,6 +472,7 @@ def _to_dict(rig: Rig, label: str) -> dict[str, Any]:
         "count_in": rig.count_in,
         "intro": rig.intro,
         "sync_start": rig.sync_start,
+        "follow_tempo": rig.follow_tempo,
         "accompanist": rig.accompanist,
         "input": inp,
         "audio": _as_dict(rig.audio, AudioCfg, "audio", label),

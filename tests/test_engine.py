@@ -257,3 +257,47 @@ def test_frame_clock_offline_never_skips():
     for _ in range(5000):
         c.advance()
     assert c.block_start == 4999 * 64 and c.lost_blocks == 0
+
+
+@pytest.mark.parametrize("follow", [True, False])
+def test_the_band_follows_a_musician_who_speeds_up(follow):
+    """A melody drifting from 100 to 112 bpm: with follow_tempo the band's drums stay
+    within 20 ms of the musician's beats once it has locked on (two bars); without it
+    they drift away, so the test can fail."""
+    rng = np.random.default_rng(3)
+    n_beats = 48
+    bpm = np.linspace(100.0, 112.0, n_beats)
+    beats = np.concatenate([[0.5], 0.5 + np.cumsum(60.0 / bpm[:-1])])
+    notes = []
+    for i, b in enumerate(beats[:-1]):
+        pitch = int(rng.choice([72, 74, 76, 77, 79]))
+        notes.append((b + rng.normal(0, 0.005), b + 0.25, pitch, 90))
+        if rng.random() < 0.4:  # an eighth note between
+            mid = (b + beats[i + 1]) / 2
+            notes.append((mid, mid + 0.15, pitch - 2, 80))
+    rig = load_rig_text(f"mode: lead\nstyle: pop\ntempo: 100\nfollow_tempo: {str(follow).lower()}\n"
+                        "accompanist: rules\ninput: {split: 60}\nband: {bass: {}, keys: {}, drums: {}}\n",
+                        source="<test>")
+    eng = Engine(rig, sr=SR, block=BLOCK, parts=[None] * 3, musician_part=None, seed=1)
+    events = run(eng, perf_from(notes, beats[-1]), beats[-1] + 0.5)
+    drum = events[(events[:, 1] == 2) & (events[:, 2] == 0x90), 0] / SR
+    assert len(drum) > 40
+    err_ms = np.array([np.abs(drum - b).min() for b in beats[8:-1]]) * 1000.0
+    print(f"follow={follow}: band vs musician beats p50 {np.median(err_ms):.1f} ms, max {err_ms.max():.1f} ms")
+    if follow:
+        assert err_ms.max() < 20.0, err_ms.round(1)
+    else:
+        assert err_ms.max() > 50.0, err_ms.round(1)
+
+
+def test_tap_tempo_sets_the_tempo_from_the_taps():
+    rig = load_rig_text("mode: chords\nstyle: pop\ntempo: 100\naccompanist: rules\ninput: {split: 60}\n"
+                        "band: {bass: {}, keys: {}, drums: {}}\n"
+                        "controls: [{action: tap_tempo, type: note, number: 30}]\n", source="<test>")
+    eng = Engine(rig, sr=SR, block=BLOCK, parts=[None] * 3, musician_part=None, seed=1)
+    chord = [(0.1, 6.0, n, 80) for n in (48, 52, 55)]
+    taps = [(2.0 + 0.5 * i, 2.05 + 0.5 * i, 30, 100) for i in range(5)]  # 120 bpm
+    run(eng, perf_from(chord + taps, 6.0), 6.0)
+    assert eng.planner.transport.bpm == pytest.approx(120.0, abs=0.5)
+    # the tap key is a control, not a note the band hears
+    assert 30 not in set(eng.recorder.events()[:, 3].tolist())
