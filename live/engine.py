@@ -22,11 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from live.accompanist import PartInfo, RuleAccompanist
-from live.events import CANCEL_MASK, MUSICIAN, NOTE_OFF, NOTE_ON, EventRing
+from live.events import (CANCEL_MASK, CLOCK_START, CLOCK_STOP, CLOCK_TICK, MUSICIAN, NOTE_OFF, NOTE_ON,
+                         EventRing)
 from live.listener import Listener
 from live.planner import Planner
 from live.clock import FrameClock
 from live.styles import Arrangement, activate, open_style
+
+#: ring event kind -> MIDI real-time status byte (Start, Clock, Stop)
+REALTIME_STATUS = {CLOCK_START: 0xFA, CLOCK_TICK: 0xF8, CLOCK_STOP: 0xFC}
 
 MAX_INPUT_PER_BLOCK = 256
 REC_CAPACITY = 1 << 20
@@ -102,7 +106,7 @@ class Engine:
                                swing=rig.swing, mode=rig.mode, count_in=rig.count_in,
                                sync_start=rig.sync_start, horizon_ms=horizon_ms,
                                arrangement=Arrangement(self.style, intro=rig.intro),
-                               follow_tempo=rig.follow_tempo)
+                               follow_tempo=rig.follow_tempo, midi_clock=rig.midi_out.clock)
         self.planner.roles = {i: p.role for i, p in enumerate(self.band_cfg)}
         self.parts = parts  # pyo instruments, one per enabled band part (or None)
         self.musician = musician_part
@@ -125,6 +129,8 @@ class Engine:
             self.controls[(c.type, c.number)] = (c.action, -1 if c.channel is None else c.channel - 1)
         self.cb_ns = np.zeros(CB_HISTORY, np.int64)
         self._msg = [0, 0, 0]  # reused for every MIDI out message
+        self._msg1 = [0]  # and for MIDI clock
+        self.clock_running = False
         self.stop_requested = False
         self.silenced = False
         self.end_of_input = False
@@ -152,6 +158,7 @@ class Engine:
             clock.advance()
             if self.stop_requested:
                 if not self.silenced:
+                    self.stop_clock()
                     self.all_notes_off()
                     self.silenced = True
                 return
@@ -308,6 +315,10 @@ class Engine:
 
     def dispatch(self, kind: int, part: int, note: int, vel: int, eid: int, frame: int) -> None:
         """Play one planned event now: pyo voice, MIDI out, recording."""
+        if kind >= CLOCK_START:  # MIDI clock: the band port only
+            self._send_realtime(REALTIME_STATUS[kind])
+            self.clock_running = kind != CLOCK_STOP
+            return
         inst = self.parts[part] if part < len(self.parts) else None
         ch = int(self.channel[part])
         owner = self.owner[part, note]
@@ -348,6 +359,21 @@ class Engine:
             self._send(0xB0 | ch, 64, 0)
             self._send(0xB0 | ch, 123, 0)
         self.ring.clear()
+
+    def stop_clock(self) -> None:
+        """The take ends: MIDI clock Stop, so the gear that follows the band stops too."""
+        if self.clock_running:
+            self.clock_running = False
+            self._send_realtime(REALTIME_STATUS[CLOCK_STOP])
+
+    def _send_realtime(self, status: int) -> None:
+        msg = self._msg1
+        msg[0] = status
+        for out in self.midi_outs:
+            try:
+                out.send_message(msg)
+            except Exception:
+                self.stats.callback_errors += 1
 
     def _send(self, status: int, d1: int, d2: int) -> None:
         if not self.midi_outs:

@@ -18,6 +18,11 @@ import numpy as np
 
 NOTE_OFF = 0
 NOTE_ON = 1
+#: MIDI real-time messages for the band port (part and note unused); at one frame the
+#: order is note-offs, note-ons, start, clock, stop
+CLOCK_START = 2
+CLOCK_TICK = 3
+CLOCK_STOP = 4
 #: A part index of -1 marks the musician's own notes in recordings.
 MUSICIAN = -1
 #: Note-ons the planner withdrew after pushing them (a late chord correction), by

@@ -38,7 +38,7 @@ from kernels import key_estimate, key_update, next_beat, tap_tempo, tempo_state,
 from kernels.tempo import MATCHED, PERIOD
 from live.accompanist import SLOTS_PER_BEAT, Accompanist, Decision, SlotContext
 from live.clock import FrameClock, Transport
-from live.events import CANCEL_MASK, NOTE_OFF, NOTE_ON, EventRing
+from live.events import CANCEL_MASK, CLOCK_START, CLOCK_TICK, NOTE_OFF, NOTE_ON, EventRing
 from live.listener import ONSET_CAPACITY, Listener
 from live.styles import Arrangement
 
@@ -49,6 +49,7 @@ FOLLOW_ALPHA, FOLLOW_BETA = 0.25, 0.15
 FOLLOW_MIN_MATCHED = 4  # onsets on the grid before the band starts to follow
 FOLLOW_MAX_SHIFT = 1 / 8  # of a beat: how far one beat may move to meet the musician
 TAPS = 8
+CLOCK_PPQN = 24  # MIDI clock: ticks per beat
 KEY_DECAY = 0.97  # per note: the key estimate remembers about the last 30 notes
 
 
@@ -71,7 +72,8 @@ class Planner:
                  accompanist: Accompanist, fallback: Accompanist | None, tempo: float,
                  meter: int, style: str, swing: float, mode: str, count_in: int = 0,
                  sync_start: bool = True, horizon_ms: float = 30.0,
-                 arrangement: Arrangement | None = None, follow_tempo: bool = False) -> None:
+                 arrangement: Arrangement | None = None, follow_tempo: bool = False,
+                 midi_clock: bool = False) -> None:
         self.clock = clock
         self.listener = listener
         self.ring = ring
@@ -109,6 +111,8 @@ class Planner:
         self._ending_frame = -1
         # tempo following (planner thread) and tap tempo (taps written by the audio clock)
         self.follow_tempo = follow_tempo
+        self.midi_clock = midi_clock  # MIDI clock out: ticks planned with each committed slot
+        self.clock_started = False
         self._follow: np.ndarray | None = None
         self._follow_seen = 0
         self._follow_last = -1
@@ -299,6 +303,20 @@ class Planner:
         if frame < now:
             self.stats.late_commits += 1
         self._apply(d, frame, now)
+        if self.midi_clock:
+            self._clock_ticks(slot, frame)
+
+    def _clock_ticks(self, slot: int, frame: int) -> None:
+        """MIDI clock for one slot: Start before the first tick of the take, then 24
+        ticks a beat on the transport's grid (so they follow tempo changes)."""
+        t = self.transport
+        if not self.clock_started:
+            self.clock_started = True
+            self._push(frame, CLOCK_START, 0, 0, 0, 0)
+        per_slot = CLOCK_PPQN // SLOTS_PER_BEAT
+        for k in range(per_slot):
+            f = frame if k == 0 else t.frame_at((slot + k / per_slot) / SLOTS_PER_BEAT)
+            self._push(f, CLOCK_TICK, 0, 0, 0, 0)
 
     def _apply(self, d: Decision, frame: int, now: int, shift_to: int | None = None) -> None:
         """Make a decision final: advance the accompanist, schedule its notes."""

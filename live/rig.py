@@ -126,6 +126,7 @@ class AudioCfg:
 @dataclass(frozen=True, slots=True)
 class MidiOutCfg:
     port: str | None
+    clock: bool = False  # send MIDI clock (24 per beat) with start/stop on the band port
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +215,7 @@ _TOP_KEYS = ("name", "mode", "style", "styles", "tempo", "meter", "swing", "coun
              "follow_tempo", "accompanist", "input", "audio", "midi_out", "band", "controls", "record")
 _INPUT_KEYS = ("port", "channels", "split", "thru", "thru_channel", "instrument", "program", "volume")
 _AUDIO_KEYS = ("backend", "sample_rate", "buffer", "device")
-_MIDI_OUT_KEYS = ("port",)
+_MIDI_OUT_KEYS = ("port", "clock")
 _PART_KEYS = ("role", "instrument", "channel", "program", "volume", "pan", "low", "high", "enabled")
 _CONTROL_KEYS = ("action", "type", "number", "channel")
 _RECORD_KEYS = ("enabled", "folder")
@@ -245,8 +246,7 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | 
         accompanist=g(top, "", "accompanist", "model", _choice, ACCOMPANISTS),
         input=inp,
         audio=_read_audio(doc, doc.section(top, "audio", _AUDIO_KEYS)),
-        midi_out=MidiOutCfg(port=g(doc.section(top, "midi_out", _MIDI_OUT_KEYS), "midi_out", "port",
-                                   None, _str, null_ok=True)),
+        midi_out=_read_midi_out(doc, doc.section(top, "midi_out", _MIDI_OUT_KEYS)),
         band=band,
         controls=_read_controls(doc, top),
         record=_read_record(doc, doc.section(top, "record", _RECORD_KEYS)),
@@ -307,6 +307,11 @@ def _read_channels(doc: _Doc, m: _Entries) -> tuple[int, ...]:
             doc.fail(item, f"input.channels[{i}] must not repeat a channel, got {ch} twice")
         channels.append(ch)
     return tuple(channels)
+
+
+def _read_midi_out(doc, m) -> MidiOutCfg:
+    return MidiOutCfg(port=doc.get(m, "midi_out", "port", None, _str, null_ok=True),
+                      clock=doc.get(m, "midi_out", "clock", False, _bool))
 
 
 def _read_audio(doc: _Doc, m: _Entries) -> AudioCfg:

@@ -344,6 +344,7 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready) -> None
             while not engine.silenced and time.monotonic() < deadline:
                 time.sleep(0.005)
             if not engine.silenced:  # the audio clock is gone: silence from here
+                engine.stop_clock()
                 engine.all_notes_off()
                 engine.silenced = True
             time.sleep(0.3)

@@ -544,7 +544,7 @@ def test_musician_onset_within_20ms(musician_take):
 
 @pytest.mark.jack
 def test_band_midi_out_on_16th_grid(live_jam, tmp_path):
-    rig = write_rig(tmp_path / "band.yaml", mode="chords", tempo=120)
+    rig = write_rig(tmp_path / "band.yaml", mode="chords", tempo=120, extra="midi_out: {clock: true}\n")
     jam = live_jam(rig, seconds=30)
     jam.ctl.send([0x90, 48, 90], [0x90, 52, 90], [0x90, 55, 90])
     time.sleep(3.2)
@@ -584,6 +584,19 @@ def test_band_midi_out_on_16th_grid(live_jam, tmp_path):
     first_thru = min(h.t for h in ons if h.ch == THRU)
     first_band = min(h.t for h in ons if h.ch != THRU)
     assert 0 <= first_band - first_thru < 0.02, (first_thru, first_band)
+    # MIDI clock (the rig's midi_out.clock): Start with the band's first downbeat, 24 ticks
+    # a beat on the same grid, Stop when the take ends
+    rt = [h for h in heard if h.msg[0] in (0xFA, 0xF8, 0xFC)]
+    kinds = [h.msg[0] for h in rt]
+    assert kinds and kinds[0] == 0xFA and kinds.count(0xFA) == 1, kinds[:5]
+    assert kinds[-1] == 0xFC and kinds.count(0xFC) == 1, kinds[-5:]
+    ticks = np.array([round(h.t * SR) for h in rt if h.msg[0] == 0xF8])
+    per_tick = SR * 60.0 / 120 / 24
+    assert len(ticks) >= 24 * 5, len(ticks)
+    iv = np.diff(ticks)
+    assert abs(np.median(iv) - per_tick) <= PERIOD, np.median(iv)
+    assert (np.abs(iv - per_tick) <= (4 + xruns) * PERIOD).mean() >= 0.95, iv
+    assert abs(rt[1].t - first_band) < 0.003, (rt[1].t, first_band)
 
 
 # -- 3. the band follows the chords ------------------------------------------------------
