@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from live import __version__
@@ -162,6 +163,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         png = Path(args.json).with_suffix(".png")
         write_chart(result, png)
         print(f"wrote {args.json} and {png}")
+    if args.card:
+        from live.model import default_model_path
+
+        card = Path(args.model or default_model_path()).with_suffix(".json")
+        doc = json.loads(card.read_text()) if card.exists() else {}
+        doc["evaluation"] = {"command": "sideman " + " ".join(sys.argv[1:]), **result}
+        tmp = card.with_name(f".{card.name}.part")
+        tmp.write_text(json.dumps(doc, indent=1))
+        tmp.replace(card)
+        print(f"recorded the results in the model card {card}")
     return 0
 
 
@@ -237,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="evaluate the first N test pieces of each source")
     p.add_argument("--model", help="an .onnx accompanist model (default: the shipped one)")
     p.add_argument("--json", help="also write the results as JSON here, and a chart beside it (.png)")
+    p.add_argument("--card", action="store_true", help="also record the results in the model's card "
+                   "(the .json beside the .onnx)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("train", help="train the accompanist model (needs the training extra: torch, music21)")

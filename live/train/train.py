@@ -28,7 +28,7 @@ from live.train.model import BASS_CLASSES, NO_CHORD, STYLES
 
 WINDOW = 64
 IGNORE = -100
-CHORD_DROPOUT = 0.5
+CHORD_DROPOUT = 1.0
 
 
 @dataclass
