@@ -73,32 +73,18 @@ def chords_via_engine(perf: Performance, n_steps: int, steps_per_bar: int, accom
     """
     from dataclasses import replace
 
-    from live.engine import Engine
-    from live.midifile import FileInput
+    from live.harmonize import play_silently
     from live.rig import load_rig_text
 
     meter = max(2, min(7, steps_per_bar // 2))
     rig = load_rig_text(f"mode: lead\nstyle: pop\ntempo: {tempo:g}\nmeter: {meter}\nsync_start: false\n"
                         "input: {split: 60, thru: false}\nrecord: {enabled: false}\n", source="<eval rig>")
-    parts = [p for p in rig.band if p.enabled]
-    from live.accompanist import PartInfo
-
-    infos = [PartInfo(i, p.role, p.low, p.high) for i, p in enumerate(parts)]
-    eng = Engine(rig, sr=EVAL_SR, block=EVAL_BLOCK, parts=[None] * len(parts), musician_part=None,
-                 accompanist=accompanist_factory(infos))
     step_s = 30.0 / tempo
-    if first_pos:
+    if first_pos:  # beat 0 is the bar line the data's positions count from
         perf = replace(perf, times=perf.times + first_pos * step_s, duration=perf.duration + first_pos * step_s)
-    src = FileInput(perf, EVAL_SR, lead_in_s=0.0)
-    src.start(0)
-    src.lookahead = int(early_steps * step_s * EVAL_SR)
-    eng.file_source = src
-    eng.planner.transport.start(0)  # beat 0 is the bar line the data's positions count from
-    step_frames = EVAL_SR * step_s
-    total = int((n_steps + first_pos) * step_frames) + EVAL_BLOCK
-    while eng.clock.block_end < total:
-        eng.tick()
-        eng.planner.step()
+    eng = play_silently(rig, perf, accompanist_factory, sr=EVAL_SR, block=EVAL_BLOCK,
+                        early_frames=int(early_steps * step_s * EVAL_SR),
+                        until_s=(n_steps + first_pos) * step_s + EVAL_BLOCK / EVAL_SR)
     out = np.full(n_steps, NO_CHORD, np.int64)
     log = eng.planner.chord_log
     for slot, _frame, c in log:

@@ -23,10 +23,49 @@ from live.errors import OutputExistsError
 SR, BLOCK = 48000, 256
 
 
+def play_silently(rig, perf, accompanist=None, *, sr: int = SR, block: int = BLOCK, early_frames: int = 0,
+                  until_s: float | None = None, stop_after_s: float | None = None):
+    """Play ``perf`` into an ``Engine`` block by block with no audio server and no
+    instruments (the planner steps after each block, as offline), and return the engine.
+
+    The transport starts at frame 0: the file's time 0 is beat 0. ``early_frames``: the
+    listener hears each note that much early (stamped on time). Runs until ``until_s``
+    seconds, or with ``stop_after_s`` until the band has stopped at the first bar line
+    after that time and every note has ended. Shared by ``sideman harmonize`` and
+    ``sideman eval``.
+    """
+    from live.engine import Engine
+    from live.midifile import FileInput
+
+    n_parts = len([p for p in rig.band if p.enabled])
+    eng = Engine(rig, sr=sr, block=block, parts=[None] * n_parts, musician_part=None, accompanist=accompanist)
+    src = FileInput(perf, sr, lead_in_s=0.0)
+    src.start(0)
+    src.lookahead = early_frames
+    eng.file_source = src
+    t = eng.planner.transport
+    t.start(0)
+    if stop_after_s is None:
+        until = int((until_s or perf.duration) * sr)
+        while eng.clock.block_end < until:
+            eng.tick()
+            eng.planner.step()
+        return eng
+    end = int(stop_after_s * sr)
+    eng.planner.stop_frame = t.frame_at(np.ceil(t.beat_at(end) / t.meter) * t.meter)
+    while not eng.planner.ended or len(eng.ring):
+        eng.tick()
+        eng.planner.step()
+        if eng.clock.block_end > end + 10 * sr:
+            break
+    eng.request_stop()
+    eng.tick()
+    return eng
+
+
 def harmonize_file(path: Path, out_dir: Path, *, factory, online: bool, force: bool, style: str = "pop") -> dict:
     from kernels import QUALITIES, chord_symbol
-    from live.engine import Engine
-    from live.midifile import FileInput, read_performance, write_take
+    from live.midifile import read_performance, write_take
     from live.rig import load_rig_text
 
     perf = read_performance(path)
@@ -39,23 +78,9 @@ def harmonize_file(path: Path, out_dir: Path, *, factory, online: bool, force: b
     tempo = float(min(300.0, max(30.0, perf.tempo_bpm)))
     rig = load_rig_text(f"mode: lead\nstyle: {style}\ntempo: {tempo:.4f}\nmeter: {meter}\nsync_start: false\n"
                         "input: {thru: false}\n", source="<harmonize rig>")
-    eng = Engine(rig, sr=SR, block=BLOCK, parts=[None] * len(rig.band), musician_part=None, accompanist=factory)
-    src = FileInput(perf, SR, lead_in_s=0.0)
-    src.start(0)
-    if not online:
-        src.lookahead = int(SR * 30.0 / tempo)  # an eighth note early to the listener, recorded on time
-    eng.file_source = src
-    eng.planner.transport.start(0)
-    end = int((perf.duration + 60.0 / tempo) * SR)
-    eng.planner.stop_frame = eng.planner.transport.frame_at(np.ceil(eng.planner.transport.beat_at(end) / meter)
-                                                            * meter)
-    while not eng.planner.ended or len(eng.ring):
-        eng.tick()
-        eng.planner.step()
-        if eng.clock.block_end > end + 10 * SR:
-            break
-    eng.request_stop()
-    eng.tick()
+    # without --online the listener hears each note an eighth early, recorded on time
+    early = 0 if online else int(SR * 30.0 / tempo)
+    eng = play_silently(rig, perf, factory, early_frames=early, stop_after_s=perf.duration + 60.0 / tempo)
     t = eng.planner.transport
     chords = []
     log = eng.planner.chord_log
