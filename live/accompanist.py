@@ -11,7 +11,6 @@ Threading model: planner thread only. Nothing here runs on the audio clock.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +22,11 @@ from live.listener import Snapshot
 from live.styles import BassHit, ChordHit, Section, Style, active_style
 
 SLOTS_PER_BEAT = 4
+#: modes in which the musician's melody leads and the band harmonises it
+MELODY_MODES = ("lead", "duet")
+#: the parts that play the chord (re-struck when it changes); drums keep time, the
+#: duet's lead voice answers the musician
+HARMONY_ROLES = ("bass", "comp", "pad")
 Q = {name: i for i, name in enumerate(QUALITIES)}
 
 # General MIDI drum notes the band plays itself (a style's own drums come from its file).
@@ -48,7 +52,7 @@ class PartInfo:
     """What an accompanist needs to know of a band member."""
 
     index: int
-    role: str  # bass | comp | pad | drums
+    role: str  # bass | comp | pad | drums | lead
     low: int
     high: int
 
@@ -59,7 +63,7 @@ class SlotContext:
     meter: int  # beats per bar
     style: str
     swing: float
-    mode: str  # lead | chords
+    mode: str  # lead | chords | chart | duet
     snapshot: Snapshot
     key: tuple[int, int]  # (tonic pc, 0 major / 1 minor), (-1, 0) if unknown
     frames_per_beat: float
@@ -235,14 +239,14 @@ class RuleAccompanist:
         if ctx.mode == "chords" and ctx.slot % 2:
             chord = self._chord  # chords are taken on 8ths, not 16ths
         changed = chord != self._chord and chord.root >= 0
-        if changed and not on_beat and ctx.mode == "lead" and self.change_on_beats_only:
+        if changed and not on_beat and ctx.mode in MELODY_MODES and self.change_on_beats_only:
             chord, changed = self._chord, False
         d = Decision(ctx.slot, chord)
         s = ctx.slot_in_bar
         bar_slots = ctx.meter * SLOTS_PER_BEAT
         base_beat = ctx.slot // bar_slots * ctx.meter
         if changed:
-            d.cut_parts = tuple(p.index for p in self.parts if p.role != "drums")
+            d.cut_parts = tuple(p.index for p in self.parts if p.role in HARMONY_ROLES)
         section = style.section(ctx.section)
         if section is None:  # after the ending: the band is done
             return d
@@ -251,6 +255,8 @@ class RuleAccompanist:
         spb = style.steps_per_bar
         step = (ctx.section_bar % section.bars) * spb + s % spb
         for part in self.parts:
+            if part.role == "lead":  # the duet's voice: live.duet plays it
+                continue
             if part.role == "drums":
                 self._drums(ctx, style, section, part, s, step, base_beat, d)
             elif chord.root < 0:
@@ -431,29 +437,3 @@ def revoice(close: np.ndarray, hit: ChordHit, chord: Chord, part: PartInfo) -> l
     if hit.voices:
         notes = [notes[v - 1] for v in hit.voices if v <= len(notes)]
     return notes
-
-
-class ChartAccompanist(RuleAccompanist):
-    """The rule-based band reading a chart: the chords come from a list, not the hands.
-
-    ``chart``: (first slot, chord) pairs in ascending slot order. Knowing the chart, the
-    band also knows what comes next, so approach notes and walks aim at the next chord.
-    ``sideman render`` plays each style's demo this way.
-    """
-
-    name = "chart"
-
-    def __init__(self, parts: list[PartInfo], chart: list[tuple[int, Chord]], seed: int = 0) -> None:
-        super().__init__(parts, seed=seed)
-        self._slots = [slot for slot, _ in chart]
-        self._chart = [c for _, c in chart]
-
-    def _chord_at(self, slot: int) -> Chord:
-        i = bisect.bisect_right(self._slots, slot) - 1
-        return self._chart[i] if i >= 0 else NO_CHORD
-
-    def _choose_chord(self, ctx: SlotContext) -> Chord:
-        return self._chord_at(ctx.slot)
-
-    def _upcoming(self, ctx: SlotContext) -> Chord | None:
-        return self._chord_at((ctx.slot // SLOTS_PER_BEAT + 1) * SLOTS_PER_BEAT)

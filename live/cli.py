@@ -85,10 +85,13 @@ def cmd_jam(args: argparse.Namespace) -> int:
     from live.rig import find_rig, load_rig
     from live.session import run_jam
 
-    rig = load_rig(find_rig(args.rig), styles=args.styles)
-    res = run_jam(rig, backend=args.audio or "auto", midi_in=args.midi_in, midi_out=args.midi_out,
-                  input_file=args.input, out_dir=args.out, force=args.force,
-                  seconds=args.seconds, seed=args.seed, progress=_progress)
+    rig = load_rig(find_rig(args.rig), styles=args.styles, chart=args.chart, loop=args.loop, tempo=args.tempo)
+    from live.stage import open_stage
+
+    with open_stage(no_view=args.no_view, keys=args.keys, rig=rig, audio=args.audio, print_=_progress) as stage:
+        res = run_jam(rig, backend=args.audio or "auto", midi_in=args.midi_in, midi_out=args.midi_out,
+                      input_file=args.input, out_dir=args.out, force=args.force,
+                      seconds=args.seconds, seed=args.seed, progress=stage.progress, on_ready=stage.attach)
     s = res.stats
     for m in res.messages:
         print(f"note: {m}")
@@ -98,7 +101,23 @@ def cmd_jam(args: argparse.Namespace) -> int:
     for p in (res.wav, res.mid, res.png):
         if p is not None:
             print(f"wrote {p}")
+    if res.mid is not None:
+        from live.takes import write_sidecar
+
+        print(f"wrote {write_sidecar(res, rig)}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from live.doctor import main as doctor
+
+    return doctor(args.rig)
+
+
+def cmd_takes(args: argparse.Namespace) -> int:
+    from live.takes import main as takes
+
+    return takes(args.folder, as_json=args.json)
 
 
 def cmd_rigs(args: argparse.Namespace) -> int:
@@ -108,6 +127,18 @@ def cmd_rigs(args: argparse.Namespace) -> int:
         rig = load_rig(find_rig(name))
         parts = ", ".join(p.name for p in rig.band if p.enabled)
         print(f"{name:<10} {rig.mode:<6} {rig.style:<10} {rig.tempo:>5g} bpm  band: {parts}")
+    return 0
+
+
+def cmd_charts(args: argparse.Namespace) -> int:
+    from live.chart import builtin_chart_names, charts_dir, load_chart
+
+    for name in builtin_chart_names():
+        path = charts_dir() / f"{name}.yaml"
+        c = load_chart(path)
+        where = f"  ({path})" if args.paths else ""
+        tempo = f"{c.tempo:>4g} bpm" if c.tempo else "rig tempo"
+        print(f"{name:<16} {c.meter}/4 {tempo}  {c.style or 'rig style':<10} {c.title}: {c.describe()}{where}")
     return 0
 
 
@@ -197,7 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rig", help="rig file or built-in rig name (default: pop-band)")
     p.set_defaults(func=cmd_devices)
 
-    p = sub.add_parser("jam", help="play live with the band (or play the demo when no controller is there)")
+    p = sub.add_parser("jam", help="play live with the band (or play the demo when no controller is there)",
+                       description="Play live with the band. The rig's mode says how: lead (you play the "
+                       "melody, the band harmonises it), chords (your left hand's chords drive the band), "
+                       "chart (the band plays a chord chart and you practise over it: --chart, --loop, "
+                       "--tempo) or duet (a lead voice answers each of your phrases).")
     p.add_argument("--rig", help="rig file or built-in rig name (default: pop-band)")
     p.add_argument("--audio", choices=["jack", "portaudio", "offline"],
                    help="audio backend (default: the rig's, auto = JACK if running, else a sound card, else offline)")
@@ -210,7 +245,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for the band's humanising (default 0)")
     p.add_argument("--styles", metavar="DIR", help="a folder of style files, searched before your own and the "
                                                    "shipped ones (replaces the rig's styles folder)")
+    p.add_argument("--chart", metavar="FILE", help="practise over this chord chart (a file, or a shipped chart's "
+                   "name: sideman charts): the band plays it in its style, else the rig's, and the take ends with "
+                   "it (mode chart; in a duet rig it gives the harmony)")
+    p.add_argument("--loop", metavar="SECTION", help="loop one section of the chart (such as B) until you stop")
+    p.add_argument("--tempo", type=_bpm, help="beats per minute 30..300, in place of the rig's and the chart's")
+    p.add_argument("--no-view", action="store_true", help="no stage view in the terminal: progress lines instead")
+    p.add_argument("--keys", action="store_true", help="play the computer keyboard as a MIDI keyboard (a s d f g h j "
+                   "k l ; white keys, w e t y u o p black, z/x octave, c/v velocity; no key-up in a terminal: a "
+                   "note ends 0.4 s after its key); live audio only")
     p.set_defaults(func=cmd_jam)
+
+    p = sub.add_parser("doctor", help="check this machine for a live jam (JACK, sound card, MIDI, real-time, "
+                       "CPU governor, model, numba cache); exit 1 when something blocks it")
+    p.add_argument("--rig", help="rig file or built-in rig name to check (default: pop-band)")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("takes", help="list recorded takes, newest first: date, length, style, files")
+    p.add_argument("--folder", default=".", help="where the takes are (searched 3 folders deep; default: here)")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=cmd_takes)
+
+    p = sub.add_parser("charts", help="list the shipped chord charts (for --chart or a rig's chart:)")
+    p.add_argument("--paths", action="store_true", help="also show the file each chart comes from")
+    p.set_defaults(func=cmd_charts)
 
     p = sub.add_parser("rigs", help="list the built-in rigs")
     p.set_defaults(func=cmd_rigs)

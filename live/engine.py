@@ -106,7 +106,9 @@ class Engine:
                                swing=rig.swing, mode=rig.mode, count_in=rig.count_in,
                                sync_start=rig.sync_start, horizon_ms=horizon_ms,
                                arrangement=Arrangement(self.style, intro=rig.intro),
-                               follow_tempo=rig.follow_tempo, midi_clock=rig.midi_out.clock)
+                               follow_tempo=rig.follow_tempo, midi_clock=rig.midi_out.clock,
+                               clock_in=rig.input.clock)
+        self.clock_in = rig.input.clock
         self.planner.roles = {i: p.role for i, p in enumerate(self.band_cfg)}
         self.parts = parts  # pyo instruments, one per enabled band part (or None)
         self.musician = musician_part
@@ -201,6 +203,10 @@ class Engine:
         """One incoming MIDI message. Malformed input is dropped and counted."""
         st = self.stats
         n = len(msg)
+        if n == 1 and msg[0] >= 0xF8:  # real time: clock, start, continue, stop, sensing
+            if self.clock_in:
+                self.planner.external_clock(msg[0], frame)
+            return
         if n == 0 or n > 3 or msg[0] < 0x80 or msg[0] > 0xEF:
             st.input_dropped += 1
             return

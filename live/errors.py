@@ -35,3 +35,7 @@ class OutputExistsError(SidemanError, FileExistsError):
 
 class StyleError(SidemanError, ValueError):
     """A band style file is missing, unreadable or invalid."""
+
+
+class ChartError(SidemanError, ValueError):
+    """A chord chart file is missing, unreadable or invalid."""

@@ -117,9 +117,10 @@ def hardware_inputs(names: list[str]) -> list[int]:
 
 
 def open_ports(api, midi_in: str | None, midi_out: str | None, *, virtual: bool = True,
-               hardware_in: bool = False) -> MidiPorts:
+               hardware_in: bool = False, clock_in: bool = False) -> MidiPorts:
     """Open Sideman's virtual ports and connect to existing ones matching the names;
-    with ``hardware_in``, also to every input that looks like a controller.
+    with ``hardware_in``, also to every input that looks like a controller. With
+    ``clock_in``, MIDI clock messages reach the engine (rtmidi drops them otherwise).
 
     Raises:
         DeviceError: the MIDI system cannot be opened, or no port contains a name given.
@@ -130,7 +131,7 @@ def open_ports(api, midi_in: str | None, midi_out: str | None, *, virtual: bool 
     try:
         if virtual:
             mi = rtmidi.MidiIn(api, name=CLIENT, queue_size_limit=QUEUE)
-            mi.ignore_types(sysex=True, timing=True, active_sense=True)
+            mi.ignore_types(sysex=True, timing=not clock_in, active_sense=True)
             mi.open_virtual_port("in")
             ports.ins.append(mi)
             ports.names.append(f"in: {CLIENT}:in (virtual)")
@@ -148,7 +149,7 @@ def open_ports(api, midi_in: str | None, midi_out: str | None, *, virtual: bool 
                                   f"(available: {', '.join(names) or 'none'})")
             for i in hits:
                 mi = rtmidi.MidiIn(api, name=CLIENT, queue_size_limit=QUEUE)
-                mi.ignore_types(sysex=True, timing=True, active_sense=True)
+                mi.ignore_types(sysex=True, timing=not clock_in, active_sense=True)
                 mi.open_port(i)
                 ports.ins.append(mi)
                 ports.names.append(f"in: {names[i]}")

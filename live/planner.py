@@ -36,7 +36,7 @@ import numpy as np
 
 from kernels import key_estimate, key_update, next_beat, tap_tempo, tempo_state, tempo_update
 from kernels.tempo import MATCHED, PERIOD
-from live.accompanist import SLOTS_PER_BEAT, Accompanist, Decision, SlotContext
+from live.accompanist import HARMONY_ROLES, SLOTS_PER_BEAT, Accompanist, Decision, SlotContext
 from live.clock import FrameClock, Transport
 from live.events import CANCEL_MASK, CLOCK_START, CLOCK_TICK, NOTE_OFF, NOTE_ON, EventRing
 from live.listener import ONSET_CAPACITY, Listener
@@ -50,6 +50,8 @@ FOLLOW_MIN_MATCHED = 4  # onsets on the grid before the band starts to follow
 FOLLOW_MAX_SHIFT = 1 / 8  # of a beat: how far one beat may move to meet the musician
 TAPS = 8
 CLOCK_PPQN = 24  # MIDI clock: ticks per beat
+EXT_TICKS = 64  # external clock ticks kept (a power of two)
+EXT_FIT = 48  # ticks the external tempo is fitted over (two beats)
 KEY_DECAY = 0.97  # per note: the key estimate remembers about the last 30 notes
 
 
@@ -73,7 +75,7 @@ class Planner:
                  meter: int, style: str, swing: float, mode: str, count_in: int = 0,
                  sync_start: bool = True, horizon_ms: float = 30.0,
                  arrangement: Arrangement | None = None, follow_tempo: bool = False,
-                 midi_clock: bool = False) -> None:
+                 midi_clock: bool = False, clock_in: bool = False) -> None:
         self.clock = clock
         self.listener = listener
         self.ring = ring
@@ -82,7 +84,9 @@ class Planner:
         self.transport = Transport(clock.sr, tempo, meter)
         self.style, self.swing, self.mode = style, swing, mode
         self.count_in_slots = count_in * meter * SLOTS_PER_BEAT
-        self.sync_start = sync_start and count_in == 0
+        # A count-in means the band starts by itself; in chart mode (practice over a chart)
+        # sync start means the musician's first note starts the count-in.
+        self.sync_start = sync_start and (count_in == 0 or mode == "chart")
         self.horizon = int(clock.sr * horizon_ms / 1000.0)
         self.stats = PlannerStats()
         self.start_frame = -1  # written by the audio thread on sync start
@@ -112,6 +116,17 @@ class Planner:
         # tempo following (planner thread) and tap tempo (taps written by the audio clock)
         self.follow_tempo = follow_tempo
         self.midi_clock = midi_clock  # MIDI clock out: ticks planned with each committed slot
+        # MIDI clock in: the audio clock writes tick frames and start/stop (external_clock),
+        # the planner starts, times and stops the band by them
+        self.clock_in = clock_in
+        if clock_in:
+            self.sync_start = False
+        self.ext_ticks = np.zeros(EXT_TICKS)
+        self.n_ext_ticks = 0
+        self.ext_start_tick = -1  # index of the first tick after Start/Continue
+        self.ext_stop_frame = -1
+        self._ext_fit = (0.0, 0.0)  # (frames per tick, frame of tick 0)
+        self._ext_fit_n = -1
         self.clock_started = False
         self._follow: np.ndarray | None = None
         self._follow_seen = 0
@@ -133,6 +148,16 @@ class Planner:
         """Audio clock: a tap-tempo press at ``frame`` (no allocation)."""
         self.taps[self.n_taps % TAPS] = frame
         self.n_taps += 1
+
+    def external_clock(self, status: int, frame: int) -> None:
+        """Audio clock: a MIDI real-time message from the input (no allocation)."""
+        if status == 0xF8:
+            self.ext_ticks[self.n_ext_ticks & (EXT_TICKS - 1)] = frame
+            self.n_ext_ticks += 1
+        elif status in (0xFA, 0xFB) and self.ext_start_tick < 0:  # Start, Continue
+            self.ext_start_tick = self.n_ext_ticks
+        elif status == 0xFC and self.ext_start_tick >= 0 and self.ext_stop_frame < 0:  # Stop
+            self.ext_stop_frame = frame
 
     def request_section(self, action: str) -> None:
         """Ask for a fill, a break, the next variation or the ending from the next bar line.
@@ -169,8 +194,17 @@ class Planner:
 
     def _step(self) -> None:
         t = self.transport
+        if self.clock_in and self.ext_stop_frame >= 0 and not (0 <= self.stop_frame <= self.ext_stop_frame):
+            self.stop_frame = self.ext_stop_frame  # the clock's Stop: the band stops there
         if not t.running:
-            if self.sync_start and self.start_frame >= 0:
+            if self.clock_in:
+                s = self.ext_start_tick
+                if s < 0 or self.n_ext_ticks <= s or self.ended:
+                    return
+                t.start(int(self.ext_ticks[s & (EXT_TICKS - 1)]))  # the first tick is beat 0
+            elif self.sync_start and self.start_frame >= 0 and self.count_in_slots:
+                self.begin(self.start_frame)  # chart mode: the first note starts the count-in
+            elif self.sync_start and self.start_frame >= 0:
                 # the downbeat lands in the block after the one that heard the first note
                 t.start(max(self.start_frame, self.clock.block_end))
             elif not self.sync_start and self.start_frame >= 0:
@@ -261,7 +295,7 @@ class Planner:
         d = self._decide(beat_slot, snap)
         if d.chord == self.accompanist.chord or d.chord.root < 0:
             return
-        d.events = [e for e in d.events if self._role(e.part) != "drums"]
+        d.events = [e for e in d.events if self._role(e.part) in HARMONY_ROLES]  # not drums, not a duet's lead
         d.cut_parts = tuple(sorted({e.part for e in d.events} | set(d.cut_parts)))
         self.stats.corrections += 1
         self._apply(d, max(now + self.clock.block, t.frame_at(beat_slot / SLOTS_PER_BEAT)), now,
@@ -287,6 +321,8 @@ class Planner:
             self._tentative.clear()
             self._tentative_version.clear()
             frame = self.transport.frame_at(slot / SLOTS_PER_BEAT)
+        elif self.clock_in and slot > 0:
+            frame = self._meet_the_clock(slot, frame, now)
         elif self._follow is not None and slot % SLOTS_PER_BEAT == 0 and slot > 0:
             frame = self._meet_the_musician(slot, frame, now)
         snap = self.listener.snapshot()
@@ -395,6 +431,33 @@ class Planner:
             tempo_update(self._follow, float(f), 2, FOLLOW_ALPHA, FOLLOW_BETA)
             self._follow_last = f
         self._follow_seen = n
+
+    def _meet_the_clock(self, slot: int, frame: int, now: int) -> int:
+        """Put this slot where the external clock's ticks say it falls: a straight line
+        through the last EXT_FIT ticks (tick 24 * b is beat b), its slope the tempo.
+        Every slot, not only beats: the first beats after Start are committed before
+        the clock's tempo is known well."""
+        s, n = self.ext_start_tick, self.n_ext_ticks
+        if self._ext_fit_n != n:
+            first = max(s, n - EXT_FIT)
+            if n - first < 2:
+                return frame
+            idx = np.arange(first, n)
+            self._ext_fit = np.polyfit((idx - s).astype(np.float64), self.ext_ticks[idx & (EXT_TICKS - 1)], 1)
+            self._ext_fit_n = n
+        per_tick, at0 = self._ext_fit
+        if per_tick <= 0:
+            return frame
+        t = self.transport
+        target = at0 + per_tick * CLOCK_PPQN * (slot / SLOTS_PER_BEAT)
+        earliest = max(now + self.clock.block, t.frame_at((slot - 1) / SLOTS_PER_BEAT) + 1)
+        target = int(max(target, earliest))
+        bpm = min(300.0, max(30.0, 60.0 * self.clock.sr / (per_tick * CLOCK_PPQN)))
+        if target != frame or abs(bpm - t.bpm) > 1e-6:
+            t.retime(slot / SLOTS_PER_BEAT, target, bpm)
+            self._tentative.clear()
+            self._tentative_version.clear()
+        return target
 
     def _meet_the_musician(self, slot: int, frame: int, now: int) -> int:
         """Move this beat (and the tempo from it on) towards the musician's, at most

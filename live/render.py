@@ -88,7 +88,7 @@ def render_style(name: str, out_dir: str | Path, *, tempo: float | None = None, 
         DeviceError: pyo's offline server does not start.
     """
     from kernels import warmup
-    from live.accompanist import ChartAccompanist
+    from live.chart import ChartAccompanist
     from live.engine import Engine
     from live.quiet import import_pyo
     from live.session import TAIL_S, boot_server, build_band, run_offline, save_take, shutdown_server

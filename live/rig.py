@@ -24,6 +24,7 @@ swing, and each band part's instrument and program.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib.resources
 import io
 import os
@@ -47,9 +48,9 @@ from live.yamlcheck import is_int as _is_int
 from live.yamlcheck import parse_node
 from live.yamlcheck import shown as _shown
 
-MODES = ("lead", "chords")
+MODES = ("lead", "chords", "chart", "duet")
 ACCOMPANISTS = ("model", "rules")
-ROLES = ("bass", "comp", "drums", "pad")
+ROLES = ("bass", "comp", "drums", "pad", "lead")
 INSTRUMENTS = ("piano", "epiano", "organ", "pad", "strings", "bass", "upright", "kit", "lead")
 ACTIONS = ("start", "stop", "panic", "tempo_up", "tempo_down", "tap_tempo", "fill", "break", "next_variation",
            "ending")
@@ -78,11 +79,16 @@ ROLE_DEFAULTS = {
     "comp": RoleDefaults("epiano", 3, 5, 52, 76),
     "pad": RoleDefaults("pad", 4, 89, 48, 84),
     "drums": RoleDefaults("kit", 10, 1, 35, 81),
+    "lead": RoleDefaults("lead", 5, 12, 60, 84),  # the duet's voice: GM 12 = vibraphone
 }
 # Parts with these names may leave out `role`.
-NAME_ROLES = {"bass": "bass", "keys": "comp", "comp": "comp", "drums": "drums", "pad": "pad"}
+NAME_ROLES = {"bass": "bass", "keys": "comp", "comp": "comp", "drums": "drums", "pad": "pad", "lead": "lead"}
 # The band used when a rig has no `band:` key at all.
 DEFAULT_BAND = ("bass", "keys", "drums")
+# ... and in duet mode the voice that answers the musician.
+DUET_BAND = DEFAULT_BAND + ("lead",)
+#: Fields a chart sets for the rig (its own, unless the caller forces them: --tempo).
+CHART_FIELDS = ("tempo", "style", "swing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,7 @@ class InputCfg:
     instrument: str
     program: int
     volume: float
+    clock: bool = False  # follow MIDI clock (start/stop, 24 ticks a beat) from the input
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +175,8 @@ class Rig:
     band: tuple[PartCfg, ...]
     controls: tuple[ControlCfg, ...]
     record: RecordCfg
+    chart: str | None = None  # a chord chart file (absolute path): chart mode plays it
+    loop: str | None = None  # a section of the chart to loop
 
     def part(self, name: str) -> PartCfg:
         """The band part called ``name``. Raises KeyError when there is none."""
@@ -197,7 +206,8 @@ class Rig:
         data = _to_dict(draft, label)
         dumper = yaml.SafeDumper(io.StringIO(), sort_keys=False)
         root = dumper.represent_data(data)  # nodes without marks, so errors carry no line
-        return _build(root, label=label, source=source, stem=self.name, base=None, styles=None)
+        forced = {k: changes[k] for k in CHART_FIELDS if k in changes}  # an override beats the chart
+        return _build(root, label=label, source=source, stem=self.name, base=None, styles=None, forced=forced)
 
 
 # --- value checks (shared with styles: live/yamlcheck.py)
@@ -212,8 +222,9 @@ def _buffer(v: Any, field: str) -> int:
 # --- reading YAML nodes
 
 _TOP_KEYS = ("name", "mode", "style", "styles", "tempo", "meter", "swing", "count_in", "intro", "sync_start",
-             "follow_tempo", "accompanist", "input", "audio", "midi_out", "band", "controls", "record")
-_INPUT_KEYS = ("port", "channels", "split", "thru", "thru_channel", "instrument", "program", "volume")
+             "follow_tempo", "accompanist", "chart", "loop", "input", "audio", "midi_out", "band", "controls",
+             "record")
+_INPUT_KEYS = ("port", "channels", "split", "thru", "thru_channel", "instrument", "program", "volume", "clock")
 _AUDIO_KEYS = ("backend", "sample_rate", "buffer", "device")
 _MIDI_OUT_KEYS = ("port", "clock")
 _PART_KEYS = ("role", "instrument", "channel", "program", "volume", "pan", "low", "high", "enabled")
@@ -222,24 +233,40 @@ _RECORD_KEYS = ("enabled", "folder")
 
 
 def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | None,
-           styles: str | None) -> Rig:
+           styles: str | None, forced: dict[str, Any] | None = None) -> Rig:
+    """``forced``: values given outside the file (``--chart``, ``--loop``, ``--tempo``; an
+    override's tempo, style, swing) that win over the file's and over its chart's."""
+    forced = forced or {}
     doc = _Doc(label, root, RigError)
     top = doc.mapping(root, "rig", _TOP_KEYS)
     g = doc.get
     folder = styles if styles is not None else g(top, "", "styles", None, _folder, base)
-    style = _read_style(doc, top, folder)
+    mode = g(top, "", "mode", "lead", _choice, MODES)
+    if forced.get("chart") is not None and mode not in ("chart", "duet"):
+        mode = "chart"  # sideman jam --chart: play it
+    chart_path, chart = _read_chart(doc, top, mode, base, forced)
+    style = _read_style(doc, top, folder, chart, forced.get("style"))
     inp = _read_input(doc, doc.section(top, "input", _INPUT_KEYS))
-    band = _read_band(doc, top, style)
+    band = _read_band(doc, top, style, mode)
+    tempo = g(top, "", "tempo", style.tempo, _num, 30, 300)
+    meter = g(top, "", "meter", style.meter, _int, 2, 7)
+    swing = g(top, "", "swing", style.swing, _num, 0.0, 0.75)
+    if chart is not None:  # the song's tempo, meter and feel: docs/charts.md
+        tempo = chart.tempo if chart.tempo is not None else tempo
+        meter = chart.meter
+        swing = chart.swing if chart.swing is not None else style.swing if chart.style else swing
+    tempo = float(forced.get("tempo", tempo))
+    swing = float(forced.get("swing", swing))
     rig = Rig(
         name=g(top, "", "name", stem, _str),
         source=source,
-        mode=g(top, "", "mode", "lead", _choice, MODES),
+        mode=mode,
         style=style.name,
         styles=folder,
-        tempo=g(top, "", "tempo", style.tempo, _num, 30, 300),
-        meter=g(top, "", "meter", style.meter, _int, 2, 7),
-        swing=g(top, "", "swing", style.swing, _num, 0.0, 0.75),
-        count_in=g(top, "", "count_in", 0, _int, 0, 4),
+        tempo=tempo,
+        meter=meter,
+        swing=swing,
+        count_in=g(top, "", "count_in", 1 if mode == "chart" else 0, _int, 0, 4),
         intro=g(top, "", "intro", False, _bool),
         sync_start=g(top, "", "sync_start", True, _bool),
         follow_tempo=g(top, "", "follow_tempo", False, _bool),
@@ -250,6 +277,8 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | 
         band=band,
         controls=_read_controls(doc, top),
         record=_read_record(doc, doc.section(top, "record", _RECORD_KEYS)),
+        chart=chart_path,
+        loop=_read_loop(doc, top, chart, forced),
     )
     _check_thru(doc, rig)
     return rig
@@ -267,13 +296,88 @@ def _folder(v: Any, field: str, base: Path | None) -> str | None:
     return str(p.resolve())
 
 
-def _read_style(doc: _Doc, top: _Entries, folder: str | None):
-    """The rig's style, loaded: its name must be one of the style files found."""
+def _read_style(doc: _Doc, top: _Entries, folder: str | None, chart=None, forced: str | None = None):
+    """The rig's style, loaded: its name must be one of the style files found. A chart's
+    style wins over the rig's, and a forced one (an override) over both."""
     from live.styles import DEFAULT_STYLE, open_style, style_names
 
     names = tuple(style_names(folder))
     name = doc.get(top, "", "style", DEFAULT_STYLE, _choice, names)
+    if forced is None and chart is not None and chart.style is not None:
+        name = chart.style
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise RigError(f"{chart.source}:{chart.lines.get('style', 1)} style must be one of "
+                           f"{', '.join(names)}, got {name!r}{hint}")
+    elif forced is not None:
+        try:
+            name = _choice(forced, "style", names)
+        except _Bad as e:
+            raise RigError(f"{doc.label} {e}") from None
     return open_style(name, folder)
+
+
+def _read_chart(doc: _Doc, top: _Entries, mode: str, base: Path | None, forced: dict[str, Any]):
+    """(absolute path, Chart) of the rig's chord chart, or (None, None).
+
+    A chart is played in chart mode (which needs one) and gives the harmony in duet mode.
+    A path is read relative to the rig file (``--chart``: to the current folder); a name
+    alone is a chart shipped with Sideman.
+    """
+    from live.chart import builtin_chart_names, find_chart, load_chart
+    from live.errors import ChartError
+
+    shipped = ", ".join(builtin_chart_names())
+    if forced.get("chart") is not None:
+        text, node, where = forced["chart"], None, None
+    elif "chart" in top:
+        node = top["chart"][1]
+        text = doc.check(node, "chart", _str, null_ok=True)
+        where = base
+    else:
+        text, node, where = None, None, None
+    if text is None:
+        if mode == "chart":
+            doc.fail(doc.locate("mode"), f"mode chart needs a chart: a chord chart file (docs/charts.md) or "
+                                         f"a shipped chart's name ({shipped}), got nothing")
+        return None, None
+    if mode not in ("chart", "duet"):
+        doc.fail(node if node is not None else doc.locate("mode"),
+                 f"chart is played in mode chart (or gives the harmony in mode duet), got mode {mode}")
+    try:
+        path = find_chart(text, where)
+    except ChartError:
+        at = f" (no file {Path(where) / text})" if where is not None and not Path(text).is_absolute() else ""
+        msg = (f"chart must be a chord chart file or a shipped chart's name ({shipped}), got {text!r}{at}")
+        if node is None:
+            raise RigError(f"--chart: {msg}") from None
+        doc.fail(node, msg)
+    return str(path.resolve()), load_chart(path)
+
+
+def _read_loop(doc: _Doc, top: _Entries, chart, forced: dict[str, Any]) -> str | None:
+    if forced.get("loop") is not None:
+        text, node = forced["loop"], None
+    elif "loop" in top:
+        node = top["loop"][1]
+        text = doc.check(node, "loop", _str, null_ok=True)
+    else:
+        return None
+    if text is None:
+        return None
+    sections = tuple(chart.sections) if chart is not None else ()
+    if text in sections:
+        return text
+    if chart is None:
+        msg = f"loop must name a section of the rig's chart (it needs a chart: docs/charts.md), got {text!r}"
+    else:
+        close = difflib.get_close_matches(str(text), sections, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        msg = f"loop must be one of the chart's sections ({', '.join(sections)}), got {text!r}{hint}"
+    if node is None:
+        raise RigError(f"--loop: {msg}")
+    doc.fail(node, msg)
 
 
 def _read_input(doc: _Doc, m: _Entries) -> InputCfg:
@@ -287,6 +391,7 @@ def _read_input(doc: _Doc, m: _Entries) -> InputCfg:
         instrument=g(m, "input", "instrument", "piano", _choice, INSTRUMENTS),
         program=g(m, "input", "program", 1, _int, 1, 128),
         volume=g(m, "input", "volume", 0.8, _num, 0, 1),
+        clock=g(m, "input", "clock", False, _bool),
     )
 
 
@@ -331,9 +436,10 @@ def _read_record(doc: _Doc, m: _Entries) -> RecordCfg:
     )
 
 
-def _read_band(doc: _Doc, top: _Entries, style) -> tuple[PartCfg, ...]:
+def _read_band(doc: _Doc, top: _Entries, style, mode: str = "lead") -> tuple[PartCfg, ...]:
     if "band" not in top:
-        return tuple(_part_defaults(name, NAME_ROLES[name], style) for name in DEFAULT_BAND)
+        names = DUET_BAND if mode == "duet" else DEFAULT_BAND
+        return tuple(_part_defaults(name, NAME_ROLES[name], style) for name in names)
     knode, vnode = top["band"]
     doc.nodes["band"] = knode
     entries = doc.mapping(vnode, "band", None)
@@ -345,6 +451,9 @@ def _read_band(doc: _Doc, top: _Entries, style) -> tuple[PartCfg, ...]:
             doc.fail(pk, f"band part names must match [a-z][a-z0-9_-]*, got {_shown(name)}")
         parts.append(_read_part(doc, name, pk, pv, style))
     _check_channels(doc, parts)
+    if mode == "duet" and not any(p.role == "lead" and p.enabled for p in parts):
+        doc.fail(knode, f"band must have an enabled part with role lead in mode duet (the voice that answers "
+                        f"you), such as `lead: {{program: 74}}`, got {', '.join(p.name for p in parts) or 'none'}")
     return tuple(parts)
 
 
@@ -485,6 +594,8 @@ def _to_dict(rig: Rig, label: str) -> dict[str, Any]:
         "band": band,
         "controls": [_as_dict(c, ControlCfg, f"controls[{i}]", label) for i, c in enumerate(rig.controls)],
         "record": _as_dict(rig.record, RecordCfg, "record", label),
+        "chart": rig.chart,
+        "loop": rig.loop,
     }
 
 
@@ -501,7 +612,7 @@ def rig_to_dict(rig: Rig) -> dict[str, Any]:
 
 
 def _load_text(text: str, *, label: str, source: str, stem: str, base: Path | None,
-               styles: str | os.PathLike[str] | None) -> Rig:
+               styles: str | os.PathLike[str] | None, forced: dict[str, Any] | None = None) -> Rig:
     if styles is not None:
         if not Path(styles).is_dir():
             raise RigError(f"styles folder not found: {styles}")
@@ -510,14 +621,24 @@ def _load_text(text: str, *, label: str, source: str, stem: str, base: Path | No
     if root is None:
         raise RigError(f"{label}:1 rig is empty; it must be a mapping of settings "
                        f"({', '.join(_TOP_KEYS)}), got nothing")
-    return _build(root, label=label, source=source, stem=stem, base=base, styles=styles)
+    return _build(root, label=label, source=source, stem=stem, base=base, styles=styles, forced=forced)
 
 
-def load_rig_text(text: str, source: str = "<string>", *, styles: str | os.PathLike[str] | None = None) -> Rig:
+def _forced(chart: str | os.PathLike[str] | None, loop: str | None, tempo: float | None) -> dict[str, Any]:
+    if tempo is not None and not 30 <= tempo <= 300:
+        raise RigError(f"--tempo must be 30..300 (beats per minute), got {tempo:g}")
+    given = {"chart": None if chart is None else str(chart), "loop": loop, "tempo": tempo}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def load_rig_text(text: str, source: str = "<string>", *, styles: str | os.PathLike[str] | None = None,
+                  chart: str | os.PathLike[str] | None = None, loop: str | None = None,
+                  tempo: float | None = None) -> Rig:
     """Check and load a rig from YAML text; ``source`` names it in errors.
 
     ``styles``: a folder of style files searched first, in place of the rig's own
     ``styles`` field (a relative ``styles`` field is read from the current folder).
+    ``chart``, ``loop``, ``tempo``: as :func:`load_rig`.
 
     Raises:
         RigError: bad YAML or any bad value, as ``SOURCE:LINE FIELD must be ..., got ...``.
@@ -530,15 +651,21 @@ def load_rig_text(text: str, source: str = "<string>", *, styles: str | os.PathL
         stem = "rig"
     else:
         stem = Path(source).stem
-    return _load_text(text, label=source, source=source, stem=stem, base=None, styles=styles)
+    return _load_text(text, label=source, source=source, stem=stem, base=None, styles=styles,
+                      forced=_forced(chart, loop, tempo))
 
 
-def load_rig(path: str | os.PathLike[str], *, styles: str | os.PathLike[str] | None = None) -> Rig:
+def load_rig(path: str | os.PathLike[str], *, styles: str | os.PathLike[str] | None = None,
+             chart: str | os.PathLike[str] | None = None, loop: str | None = None,
+             tempo: float | None = None) -> Rig:
     """Check and load the rig file at ``path`` (use :func:`find_rig` for built-in names).
 
     A built-in rig's ``source`` is ``"<built-in NAME>"``; errors still name the file.
     ``styles``: a folder of style files searched first, in place of the rig's own
-    ``styles`` field (which is read relative to the rig file).
+    ``styles`` field (which is read relative to the rig file). ``chart`` (a path from
+    the current folder, or a shipped chart's name), ``loop`` and ``tempo`` replace the
+    rig's own (``sideman jam --chart/--loop/--tempo``): a chart turns a lead or chords
+    rig into a chart rig, and ``tempo`` wins over the chart's.
 
     Raises:
         RigError: the file is missing or unreadable, bad YAML, or any bad value.
@@ -557,12 +684,15 @@ def load_rig(path: str | os.PathLike[str], *, styles: str | os.PathLike[str] | N
         raise RigError(f"{path}: cannot read rig file: {e.strerror}") from e
     builtin = _builtin_name(p)
     source = f"<built-in {builtin}>" if builtin else str(path)
-    return _load_text(text, label=str(path), source=source, stem=p.stem, base=p.parent, styles=styles)
+    return _load_text(text, label=str(path), source=source, stem=p.stem, base=p.parent, styles=styles,
+                      forced=_forced(chart, loop, tempo))
 
 
-def open_rig(name_or_path: str | None = None, *, styles: str | os.PathLike[str] | None = None) -> Rig:
-    """``load_rig(find_rig(name_or_path))``: a rig by path or built-in name (None = default)."""
-    return load_rig(find_rig(name_or_path), styles=styles)
+def open_rig(name_or_path: str | None = None, *, styles: str | os.PathLike[str] | None = None,
+             **given: Any) -> Rig:
+    """``load_rig(find_rig(name_or_path))``: a rig by path or built-in name (None = default);
+    ``given``: ``chart``, ``loop``, ``tempo`` as :func:`load_rig`."""
+    return load_rig(find_rig(name_or_path), styles=styles, **given)
 
 
 def _builtin_dir() -> Path:

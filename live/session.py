@@ -128,11 +128,19 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
             if p.exists():
                 raise OutputExistsError(f"{p} exists; use --force to overwrite it or --out DIR for another folder")
 
-    # Offline there is no one to listen to: play a file (the demo by default). Live, the
-    # musician plays, unless a file is asked for (--input FILE, or --input demo).
-    if input_file == "demo" or (input_file is None and backend == "offline"):
+    # Offline there is no one to listen to: play a file (the demo by default; a chart
+    # plays on its own, a backing track). Live, the musician plays, unless a file is
+    # asked for (--input FILE, or --input demo).
+    if input_file == "demo" or (input_file is None and backend == "offline" and not rig.chart):
         input_file = str(demo_path())
     perf = read_performance(input_file) if input_file else None
+    from live.modes import band_setup
+
+    notes: list[str] = []
+    setup = band_setup(rig, seed=seed, messages=notes, accompanist=accompanist)
+    band_only = perf is None and backend == "offline"
+    if band_only and seconds is None:
+        seconds = setup.seconds(rig) + TAIL_S + 1.0
 
     sr, block = rig.audio.sample_rate, rig.audio.buffer
     if backend == "jack":
@@ -147,17 +155,16 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         if backend != "offline":
             ports = open_ports(pick_api(prefer_jack=backend == "jack"),
                                midi_in or rig.input.port, midi_out or rig.midi_out.port,
-                               hardware_in=perf is None and not (midi_in or rig.input.port))
-        notes: list[str] = []
-        if accompanist is None:
-            from live.model import model_factory
-
-            accompanist = model_factory(rig, seed=seed, messages=notes)
+                               hardware_in=perf is None and not (midi_in or rig.input.port),
+                               clock_in=rig.input.clock)
         for n in notes:
             progress(f"note: {n}")
         engine = Engine(rig, sr=sr, block=block, parts=parts, musician_part=musician,
-                        midi_outs=ports.outs if ports else [], accompanist=accompanist, seed=seed,
+                        midi_outs=ports.outs if ports else [], accompanist=setup.accompanist, seed=seed,
                         live=backend != "offline")
+        setup.install(engine, band_only=band_only)
+        for line in setup.lines:
+            progress(line)
         if ports:
             engine.midi_ins = list(ports.ins)
             for name in ports.names:
@@ -174,12 +181,14 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
             server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
         progress(f"ready in {time.perf_counter() - t_wall:.2f} s (model loaded, kernels compiled, band built)")
         what = Path(input_file).name if input_file else "you: play on sideman:in (Ctrl-C ends the take)"
+        if band_only:
+            what = "the band alone (no one plays along offline)"
         progress(f"sideman jam: {rig.name} ({rig.mode}, {rig.style}, {rig.tempo:g} bpm) "
                  f"on {backend} at {sr} Hz / {block} frames, playing {what}")
         if backend == "offline":
-            run_offline(server, engine, perf, seconds, progress)
+            run_offline(server, engine, perf, seconds, progress, ends_take=setup.ends_take)
         else:
-            _run_live(server, engine, perf, seconds, progress, on_ready)
+            _run_live(server, engine, perf, seconds, progress, on_ready, ends_take=setup.ends_take)
         if record:
             server.recstop()
     finally:
@@ -192,7 +201,8 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
                        engine.clock.block_end / sr, time.perf_counter() - t_wall,
                        stats=_stats(engine), messages=list(engine.planner.stats.messages))
     if record:
-        save_take(engine, mid, png, title=f"{rig.name}: {result.input and Path(result.input).name}")
+        what = setup.chart.title if setup.chart is not None and perf is None else Path(result.input).name
+        save_take(engine, mid, png, title=f"{rig.name}: {what}")
     return result
 
 
@@ -271,9 +281,18 @@ def _follow_input_end(engine: Engine, stop_at: int | None, now: int) -> int | No
     return stop_at
 
 
-def run_offline(server, engine: Engine, perf, seconds, progress) -> None:
+def _follow_band_end(engine: Engine, stop_at: int | None, now: int) -> int | None:
+    """A chart's take ends with the band: once its ending is over, ring out and stop."""
+    pl = engine.planner
+    if stop_at is None and pl.ended:
+        stop_at = max(now, pl.stop_frame) + int(TAIL_S * engine.clock.sr)
+    return stop_at
+
+
+def run_offline(server, engine: Engine, perf, seconds, progress, ends_take: bool = False) -> None:
     """Drive an offline (manual) server block by block, the planner inline after each block,
-    until the input file's band has ended and rung out, or ``seconds`` have been rendered."""
+    until the input file's band has ended and rung out, or ``seconds`` have been rendered.
+    ``ends_take``: the band's own end (a chart's ending) ends the take too."""
     sr, block = engine.clock.sr, engine.clock.block
     src = engine.file_source
     if src is not None:
@@ -292,6 +311,8 @@ def run_offline(server, engine: Engine, perf, seconds, progress) -> None:
         if seconds is not None and now >= seconds * sr:
             break
         stop_at = _follow_input_end(engine, stop_at, now)
+        if ends_take:
+            stop_at = _follow_band_end(engine, stop_at, now)
         if stop_at is not None and now >= stop_at and len(engine.ring) == 0:
             break
         pct = int(100 * now / (total * sr))
@@ -303,7 +324,7 @@ def run_offline(server, engine: Engine, perf, seconds, progress) -> None:
         server.process()
 
 
-def _run_live(server, engine: Engine, perf, seconds, progress, on_ready) -> None:
+def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_take: bool = False) -> None:
     from live.planner import PlannerThread
 
     sr = engine.clock.sr
@@ -329,7 +350,11 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready) -> None
                 if seconds is not None and time.monotonic() - t0 >= seconds:
                     break
                 stop_at = _follow_input_end(engine, stop_at, now)
+                if ends_take:
+                    stop_at = _follow_band_end(engine, stop_at, now)
                 if stop_at is not None and now >= stop_at:
+                    if ends_take and engine.planner.ended:
+                        progress("  the chart is over")
                     break
                 if time.monotonic() - last_report >= 5.0:
                     last_report = time.monotonic()

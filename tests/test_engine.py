@@ -151,12 +151,14 @@ def test_lead_mode_harmonises_a_melody_with_chord_tones():
 
 def test_malformed_input_is_dropped_and_counted():
     eng = make_engine()
-    bad = [[], [0x90], [0x90, 200, 10], [0xF0, 1, 2, 0xF7], [0xF8], [0x40, 0x40], [0x90, 60, 64, 1],
-           [0xC0, 1, 2], [0x80, 61, 0]]  # the last: note-off without note-on, valid and harmless
+    bad = [[], [0x90], [0x90, 200, 10], [0xF0, 1, 2, 0xF7], [0x40, 0x40], [0x90, 60, 64, 1],
+           [0xC0, 1, 2], [0xF8, 1], [0x80, 61, 0]]  # the last: note-off without note-on, valid and harmless
+    realtime = [[0xF8], [0xFA], [0xFE], [0xFC]]  # clock, start, active sensing, stop: not errors
     eng.clock.advance()
-    for m in bad:
+    for m in bad + realtime:
         eng.on_input(m, 0)
     assert eng.stats.input_dropped == 8
+    assert eng.planner.n_ext_ticks == 0 and eng.planner.ext_start_tick < 0  # clock not followed: ignored
     assert eng.stats.callback_errors == 0
     assert (eng.musician_owner < 0).all()
 
@@ -301,3 +303,33 @@ def test_tap_tempo_sets_the_tempo_from_the_taps():
     assert eng.planner.transport.bpm == pytest.approx(120.0, abs=0.5)
     # the tap key is a control, not a note the band hears
     assert 30 not in set(eng.recorder.events()[:, 3].tolist())
+
+
+def test_the_band_follows_midi_clock_in():
+    """An external MIDI clock at 120 bpm (the rig says 100): the band starts on the first
+    tick after Start, its beats land on every 24th tick, and it stops at Stop."""
+    tick_s = 60.0 / 120 / 24
+    start, stop = 0.3, 6.0
+    times, msgs = [start], [(0xFA,)]
+    ticks = start + 0.001 + tick_s * np.arange(int((stop - start) / tick_s))
+    times += list(ticks)
+    msgs += [(0xF8,)] * len(ticks)
+    times.append(stop + 0.0005)
+    msgs.append((0xFC,))
+    for k in range(8):  # the musician plays along: the band does not start on a note
+        times += [0.05 + k * 0.5, 0.3 + k * 0.5]
+        msgs += [(0x90, 72, 90), (0x80, 72, 0)]
+    order = np.argsort(times, kind="stable")
+    perf = Performance("<clock>", np.array(times)[order], [msgs[i] for i in order], 120.0, 4, 480, stop + 1)
+    rig = load_rig_text("mode: chords\nstyle: pop\ntempo: 100\naccompanist: rules\n"
+                        "input: {split: 60, clock: true}\nband: {bass: {}, keys: {}, drums: {}}\n", source="<test>")
+    eng = Engine(rig, sr=SR, block=BLOCK, parts=[None] * 3, musician_part=None, seed=1)
+    events = run(eng, perf, stop + 1.0)
+    drum = events[(events[:, 1] == 2) & (events[:, 2] == 0x90), 0] / SR
+    beats = ticks[::24]
+    assert abs(drum.min() - beats[0]) < 0.01, (drum.min(), beats[0])  # in with the first tick
+    err_ms = np.array([np.abs(drum - b).min() for b in beats[1:-1]]) * 1000.0
+    print(f"band vs clock beats: p50 {np.median(err_ms):.2f} ms, max {err_ms.max():.2f} ms")
+    assert err_ms.max() < 3.0, err_ms.round(2)
+    assert eng.planner.transport.bpm == pytest.approx(120.0, abs=0.5)
+    assert drum.max() < stop + 0.01, "the band played on after the clock's Stop"

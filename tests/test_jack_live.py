@@ -814,3 +814,101 @@ def test_offline_demo_through_cli(tmp_path):
     again = _run_cli(["jam", "--audio", "offline", "--out", str(out)], env)
     assert again.returncode == 2, again.stdout + again.stderr
     assert "--force" in again.stderr and "exists" in again.stderr
+
+
+# -- 9. chart mode: the band plays a chord chart ------------------------------------------------
+
+LEAD = 4  # the duet's lead part: channel 5
+
+
+@pytest.mark.jack
+def test_chart_mode_bass_roots_follow_the_chart(live_jam, tmp_path):
+    chart = tmp_path / "tune.yaml"
+    chart.write_text('title: Tune\ntempo: 150\nstyle: pop\nchoruses: 2\nsections:\n  A: "| C | Am7 | F | G7 |"\n')
+    rig = write_rig(tmp_path / "chart.yaml", mode="chart", tempo=150, extra=f"chart: {chart}\ncount_in: 1\n")
+    jam = live_jam(rig, seconds=60)
+    time.sleep(0.3)
+    jam.ctl.send([0x90, 72, 90])  # the first note starts the count-in (sync start)
+    time.sleep(0.2)
+    jam.ctl.send([0x80, 72, 0])
+    # count-in, 2 choruses of 4 bars and the style's 2-bar ending at 1.6 s a bar: the take
+    # ends by itself
+    rc = jam.wait_exit(45)
+    assert rc == 0, jam.stderr()
+    out = jam.stdout()
+    assert "chart: Tune: A (4 bars) x 2 choruses" in out and "the chart is over" in out, out
+    xruns = sideman_xruns(jam.server, jam.xrun_mark)
+    heard = jam.listener.snapshot()
+    ons = [h for h in heard if h.is_on]
+    t_go = min(h.t for h in ons if h.ch == THRU)
+    clicks = [h for h in ons if h.ch == DRUMS and h.msg[1] == 37]  # the count-in's side stick
+    bass = [h for h in ons if h.ch == BASS]
+    assert bass, f"no bass heard ({len(heard)} messages)\n{out}"
+    t0 = bass[0].t  # the band's first bar line
+    bar, tol = 4 * 60.0 / 150, 0.01 + xruns * PERIOD / SR
+    assert len([c for c in clicks if c.t < t0 - 0.01]) == 4, [round(c.t - t0, 3) for c in clicks]
+    assert 0 <= clicks[0].t - t_go < 0.1 and abs(t0 - clicks[0].t - bar) < tol
+    roots = []
+    for b in range(10):
+        on_one = [h.msg[1] % 12 for h in bass if abs(h.t - (t0 + b * bar)) < tol]
+        roots.append(on_one[0] if on_one else None)
+    print(f"bass on the bar lines: {roots} ({xruns} sideman xruns)")
+    assert roots == [0, 9, 5, 7, 0, 9, 5, 7, 0, 0], roots  # C Am7 F G7 twice, the ending on C
+    band_on = [h.t for h in ons if h.ch != THRU]
+    assert max(band_on) < t0 + 10 * bar, "the band played on after the ending"
+    hang = hanging_notes(heard_events(heard))
+    assert not hang, f"notes left hanging: {[(c + 1, n) for c, n in hang]}"
+    assert_take_written(jam.out, out)
+    assert not hanging_notes(midi_file_events(jam.out / "jam.mid"))
+
+
+# -- 10. duet mode: an answer that yields ---------------------------------------------------------
+
+@pytest.mark.jack
+def test_duet_answers_a_phrase_and_yields_when_cut_in(live_jam, tmp_path):
+    rig = write_rig(tmp_path / "duet.yaml", mode="duet", tempo=120, extra="accompanist: rules\n")
+    jam = live_jam(rig, seconds=60)
+    beat = 0.5
+    phrase = [72, 76, 79, 76, 77, 74, 71, 72]  # two bars of quarter notes, home on C
+    t_start = time.monotonic()
+    for i, note in enumerate(phrase):
+        while time.monotonic() < t_start + i * beat:
+            time.sleep(0.001)
+        jam.ctl.send([0x90, note, 90])
+        time.sleep(0.45 if i < len(phrase) - 1 else 0.9)
+        jam.ctl.send([0x80, note, 0])
+
+    def lead_on():
+        return [h for h in jam.listener.snapshot() if h.is_on and h.ch == LEAD]
+
+    first = _wait(lead_on, 8, "the lead part's answer", jam.proc)[0]
+    time.sleep(1.0)  # a second into the answer, the musician plays again
+    jam.ctl.send([0x90, 79, 100])
+    time.sleep(0.3)
+    jam.ctl.send([0x80, 79, 0])
+    time.sleep(2.0)
+    jam.ctl.send([0xB0, 20, 127])
+    assert jam.wait_exit(20) == 0, jam.stderr()
+    xruns = sideman_xruns(jam.server, jam.xrun_mark)
+    heard = jam.listener.snapshot()
+    thru_off = [h.t for h in heard if h.ch == THRU and h.is_off and h.msg[1] == phrase[-1]]
+    t_phrase_end = max(thru_off)  # the last note's release (72 opens the phrase too)
+    t_cut = min(h.t for h in heard if h.ch == THRU and h.is_on and h.msg[1] == 79 and h.t > first.t)
+    lead = [h for h in heard if h.ch == LEAD and (h.is_on or h.is_off)]
+    lead_ons = [h.t for h in lead if h.is_on]
+    slack = xruns * PERIOD / SR
+    print(f"phrase ends {t_phrase_end:.3f}, answer {lead_ons[0] - t_phrase_end:.3f} s later, cut-in "
+          f"{t_cut - lead_ons[0]:.3f} s into it, last lead note off {max(h.t for h in lead) - t_cut:.3f} s "
+          f"after the cut ({xruns} sideman xruns)")
+    # the answer comes after the phrase, on a beat after a beat's rest: 1..2.5 beats
+    assert beat * 0.9 <= lead_ons[0] - t_phrase_end <= 2.5 * beat + slack, lead_ons[0] - t_phrase_end
+    assert all(t >= t_phrase_end for t in lead_ons)
+    # and yields within a beat of the cut-in: nothing starts after it (a note committed
+    # within the 30 ms horizon may), and what sounds ends
+    assert all(t < t_cut + 0.05 + slack for t in lead_ons), [round(t - t_cut, 3) for t in lead_ons]
+    assert max(h.t for h in lead) <= t_cut + beat + slack
+    drums_after = [h for h in heard if h.is_on and h.ch == DRUMS and h.t > t_cut + 1.0]
+    assert drums_after, "the band stopped with the lead voice"
+    hang = hanging_notes(heard_events(heard))
+    assert not hang, f"notes left hanging: {[(c + 1, n) for c, n in hang]}"
+    assert not hanging_notes(midi_file_events(jam.out / "jam.mid"))

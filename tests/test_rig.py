@@ -100,15 +100,17 @@ def test_jazz_trio():
 
 def test_practice():
     rig = open_rig("practice")
-    assert (rig.mode, rig.style, rig.tempo, rig.count_in, rig.input.split) == ("chords", "rock", 90.0, 1, 55)
+    # chart mode: the shipped blues's style and tempo win over the rig's rock
+    assert (rig.mode, rig.style, rig.tempo, rig.count_in, rig.input.split) == ("chart", "swing", 120.0, 1, None)
+    assert rig.chart.endswith("blues-in-f.yaml") and rig.loop is None and rig.sync_start
     assert rig.record.folder == "takes"
     assert [p.name for p in rig.band] == ["bass", "keys", "drums"]
 
 
 def test_constants_are_exposed():
-    assert MODES == ("lead", "chords")
+    assert MODES == ("lead", "chords", "chart", "duet")
     assert {"pop", "rock", "swing", "ballad"} <= set(style_names())
-    assert ROLES == ("bass", "comp", "drums", "pad")
+    assert ROLES == ("bass", "comp", "drums", "pad", "lead")
     assert "upright" in INSTRUMENTS and "tempo_down" in ACTIONS
 
 
@@ -276,7 +278,7 @@ def test_bool_versus_int(tmp_path, text, line, field, got):
     ("name: x\nstyle: pop\nmode: jaz\n", 3, "mode must be one of lead, chords", "got 'jaz'"),
     ("style: Swing\n", 1, "style must be one of ambient, ballad, bossa-nova", "got 'Swing'; did you mean 'swing'?"),
     ("band:\n  bass:\n    instrument: tuba\n", 3, "band.bass.instrument must be one of piano, epiano", "got 'tuba'"),
-    ("band:\n  x1:\n    role: lead\n", 3, "band.x1.role must be one of bass, comp, drums, pad", "got 'lead'"),
+    ("band:\n  x1:\n    role: solo\n", 3, "band.x1.role must be one of bass, comp, drums, pad, lead", "got 'solo'"),
     ("audio:\n  backend: alsa\n", 2, "audio.backend must be one of auto, jack, portaudio, offline", "got 'alsa'"),
     ("controls:\n  - {action: go, type: cc, number: 1}\n", 2, "controls[0].action must be one of start, stop",
      "got 'go'"),
@@ -289,7 +291,7 @@ def test_bad_enum(tmp_path, text, line, field, got):
 
 def test_missing_required(tmp_path):
     assert_error(tmp_path, "band:\n  bass:\n  lead_line:\n    channel: 5\n", 3,
-                 "band.lead_line.role must be one of bass, comp, drums, pad, got nothing")
+                 "band.lead_line.role must be one of bass, comp, drums, pad, lead, got nothing")
     assert_error(tmp_path, "controls:\n  - action: stop\n    type: cc\n", 2,
                  "controls[0].number must be 0..127, got nothing")
 
