@@ -320,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)
+    from live.studio import add_commands
+
+    add_commands(sub)  # the studio's commands: live/studio/
     return ap
 
 
