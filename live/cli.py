@@ -130,6 +130,13 @@ def cmd_rigs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rig_new(args: argparse.Namespace) -> int:
+    from live.rignew import run
+
+    run(args.file, force=args.force, defaults=args.defaults)
+    return 0
+
+
 def cmd_charts(args: argparse.Namespace) -> int:
     from live.chart import builtin_chart_names, charts_dir, load_chart
 
@@ -173,7 +180,7 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     from live.harmonize import harmonize
 
     results = harmonize(args.melody, args.out, online=args.online, force=args.force, model=args.model,
-                        rules=args.rules, seed=args.seed, progress=_progress)
+                        rules=args.rules, seed=args.seed, progress=_progress, render=args.render)
     for r in results:
         for m in r["messages"]:
             print(f"note: {m}")
@@ -273,6 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rigs", help="list the built-in rigs")
     p.set_defaults(func=cmd_rigs)
 
+    p = sub.add_parser("rig", help="make a rig: sideman rig new [FILE]")
+    rig_sub = p.add_subparsers(dest="rig_command", required=True)
+    q = rig_sub.add_parser("new", help="a few questions, then a rig file you can play and edit")
+    q.add_argument("file", nargs="?", help="where to write it (default: <name>.yaml here)")
+    q.add_argument("--force", action="store_true", help="overwrite an existing file")
+    q.add_argument("--defaults", action="store_true", help="take every default without asking")
+    q.set_defaults(func=cmd_rig_new)
+
     p = sub.add_parser("styles", help="list the band styles: name, meter, tempo, description")
     p.add_argument("--styles", metavar="DIR", help="also a folder of your own style files, searched first")
     p.add_argument("--paths", action="store_true", help="also show the file each style comes from")
@@ -291,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("melody", nargs="+", help="MIDI files with a melody")
     p.add_argument("--out", default=".", help="folder for <stem>.mid and <stem>.json (default: here)")
     p.add_argument("--online", action="store_true", help="strictly causal, exactly as live")
+    p.add_argument("--render", action="store_true", help="also <stem>.wav and .png: the band playing the chords")
     p.add_argument("--rules", action="store_true", help="use the rule-based band instead of the model")
     p.add_argument("--model", help="an .onnx accompanist model (default: the shipped one)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")

@@ -63,7 +63,8 @@ def play_silently(rig, perf, accompanist=None, *, sr: int = SR, block: int = BLO
     return eng
 
 
-def harmonize_file(path: Path, out_dir: Path, *, factory, online: bool, force: bool, style: str = "pop") -> dict:
+def harmonize_file(path: Path, out_dir: Path, *, factory, online: bool, force: bool, style: str = "pop",
+                   render: bool = False) -> dict:
     from kernels import QUALITIES, chord_symbol
     from live.midifile import read_performance, write_take
     from live.rig import load_rig_text
@@ -71,7 +72,7 @@ def harmonize_file(path: Path, out_dir: Path, *, factory, online: bool, force: b
     perf = read_performance(path)
     stem = Path(path).stem
     mid_out, json_out = out_dir / f"{stem}.mid", out_dir / f"{stem}.json"
-    for p in (mid_out, json_out):
+    for p in (mid_out, json_out) + ((out_dir / f"{stem}.wav", out_dir / f"{stem}.png") if render else ()):
         if p.exists() and not force:
             raise OutputExistsError(f"{p} exists; use --force to overwrite it")
     meter = max(2, min(7, perf.beats_per_bar))
@@ -99,12 +100,16 @@ def harmonize_file(path: Path, out_dir: Path, *, factory, online: bool, force: b
     tmp = json_out.with_name(f".{json_out.name}.part")
     tmp.write_text(json.dumps(chords, indent=1))
     tmp.replace(json_out)
-    return {"input": str(path), "mid": str(mid_out), "json": str(json_out), "chords": len(chords),
+    from live.studio.common import render_harmonized  # --render: the band plays the chords, <stem>.wav, .png
+
+    ratio = render_harmonized(path, out_dir / stem, chords, style=style, tempo=tempo).ratio if render else None
+    return {"input": str(path), "mid": str(mid_out), "json": str(json_out), "chords": len(chords), "ratio": ratio,
             "accompanist": eng.planner.accompanist.name, "messages": list(eng.planner.stats.messages)}
 
 
 def harmonize(files: list[str], out_dir: str | Path, *, online: bool = False, force: bool = False,
-              model: str | None = None, rules: bool = False, seed: int = 0, progress=print) -> list[dict]:
+              model: str | None = None, rules: bool = False, seed: int = 0, progress=print,
+              render: bool = False) -> list[dict]:
     from kernels import warmup
     from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime
 
@@ -121,7 +126,8 @@ def harmonize(files: list[str], out_dir: str | Path, *, online: bool = False, fo
 
     results = []
     for i, f in enumerate(files, 1):
-        r = harmonize_file(Path(f), out, factory=factory, online=online, force=force)
-        progress(f"[{i}/{len(files)}] {f}: {r['chords']} chords -> {r['mid']}, {r['json']}")
+        r = harmonize_file(Path(f), out, factory=factory, online=online, force=force, render=render)
+        progress(f"[{i}/{len(files)}] {f}: {r['chords']} chords -> {r['mid']}, {r['json']}"
+                 + (f", {out / Path(f).stem}.wav, .png ({r['ratio']:.1f}x real time)" if render else ""))
         results.append(r)
     return results

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 #: modules of live.studio with a ``register(sub)`` function, in the order of --help
-COMMANDS: list[str] = []
+COMMANDS: list[str] = ["vary", "chords", "groove"]
 
 
 def add_commands(sub) -> None:
