@@ -101,6 +101,11 @@ def test_writes_midi_on_channel_10_wav_png_and_refuses_to_overwrite(tmp_path):
     assert r["ratio"] > 1.0
     for k in ("wav", "png"):
         assert (tmp_path / r[k].split("/")[-1]).stat().st_size > 1000
+    # the kit is heard (a mixer Python dropped once rendered silence) and does not clip
+    from live.studio.audiofile import read_wav
+
+    peak = float(np.abs(read_wav(tmp_path / r["wav"].split("/")[-1]).data).max())
+    assert 0.05 < peak < 1.0, peak
     from live.errors import OutputExistsError
 
     with pytest.raises(OutputExistsError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 #: modules of live.studio with a ``register(sub)`` function, in the order of --help
-COMMANDS: list[str] = ["vary", "chords", "groove"]
+COMMANDS: list[str] = ["vary", "chords", "groove", "master", "arrange", "soundscape", "sketch"]
 
 
 def add_commands(sub) -> None:

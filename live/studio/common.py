@@ -285,7 +285,8 @@ def render_hits(wav: Path, hits: np.ndarray, *, tempo: float, instrument: str = 
     server = boot_server(pyo, "offline", SR, BLOCK, None)
     try:
         part = make_part(instrument, volume, 0.0)
-        Mixer([part]).out()
+        mixer = Mixer([part])  # kept: a pyo object Python drops stops sounding (a silent WAV)
+        mixer.out()
         server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
         server.start()
         server.recstart()
