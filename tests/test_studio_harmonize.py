@@ -22,6 +22,10 @@ def test_render_writes_wav_and_png_beside_the_midi_and_json(tmp_path, capsys):
     assert "real time" in capsys.readouterr().out
     with wave.open(str(out / "mel.wav")) as w:
         assert w.getnframes() / w.getframerate() >= 12 * 0.5  # 12 beats at 120 bpm
+    from live.studio.audiofile import read_wav
+
+    peak = float(abs(read_wav(out / "mel.wav").data).max())
+    assert 0.05 < peak < 1.0, peak  # the band is heard, and does not clip
     assert (out / "mel.png").stat().st_size > 1000
     assert json.loads((out / "mel.json").read_text())
     assert main(["harmonize", str(path), "--out", str(out), "--render"]) == 2  # exists: no --force

@@ -90,9 +90,13 @@ def test_renders_midi_wav_png_json_and_refuses_to_overwrite(tmp_path):
     out = tmp_path / "out"
     doc = run_vary(str(path), out, n=3, seed=1, progress=None)
     assert [v["label"] for v in doc["variations"]] == ["displaced", "modal", "ornamented"]
+    from live.studio.audiofile import read_wav
+
     for v in doc["variations"]:
         assert (out / v["file"]).stat().st_size > 100 and (out / v["wav"]).stat().st_size > 10000
         assert LOW <= v["similarity"]["total"] <= HIGH
+        peak = float(abs(read_wav(out / v["wav"]).data).max())
+        assert 0.05 < peak < 1.0, f"{v['wav']}: peak {peak}"  # heard, not clipped
     assert (out / "idea-variations.png").stat().st_size > 1000
     assert json.loads((out / "idea-variations.json").read_text())["render"]["ratio"] > 1.0
     with pytest.raises(OutputExistsError):
