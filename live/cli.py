@@ -105,6 +105,9 @@ def cmd_jam(args: argparse.Namespace) -> int:
         from live.takes import write_sidecar
 
         print(f"wrote {write_sidecar(res, rig)}")
+    if res.audio_lost:  # the take up to there is saved; scripts should still know
+        print("sideman: the audio server went away during the take", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -115,8 +118,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_takes(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from live.takes import main as takes
 
+    if args.recover:
+        from live.session import recover_crashed_take
+
+        found = [recover_crashed_take(j.parent, progress=_progress)
+                 for j in sorted(Path(args.folder).glob("**/jam.journal"))]
+        if not any(found):
+            print(f"no crashed take (jam.journal) under {args.folder}")
     return takes(args.folder, as_json=args.json)
 
 
@@ -271,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("takes", help="list recorded takes, newest first: date, length, style, files")
     p.add_argument("--folder", default=".", help="where the takes are (searched 3 folders deep; default: here)")
     p.add_argument("--json", action="store_true", help="as JSON")
+    p.add_argument("--recover", action="store_true", help="first make takes a crash left behind (jam.journal) "
+                   "playable: jam-recovered-<time>.mid/.wav")
     p.set_defaults(func=cmd_takes)
 
     p = sub.add_parser("charts", help="list the shipped chord charts (for --chart or a rig's chart:)")

@@ -12,6 +12,12 @@ Threading model
 - The planner thread writes the ``EventRing`` and reads the listener (see planner.py).
 - The control thread builds the engine, asks it to stop (``request_stop``) and, once
   the audio clock has silenced everything, writes the take.
+- A writer thread (``live.midifile.TakeJournal``) copies the recorder's new events to
+  disk while the jam runs; it only reads what ``Recorder.n`` has published.
+- The session's supervisor thread swaps ``midi_ins`` (one reference swap) when a
+  controller comes or goes, and asks the audio clock to end the notes of a lost one
+  (``release_source``): the audio clock does the releasing, so the note tables keep
+  one writer.
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ MAX_INPUT_PER_BLOCK = 256
 REC_CAPACITY = 1 << 20
 CB_HISTORY = 1 << 16
 MUSICIAN_EID = 1 << 40  # musician event ids live far above the planner's
+#: recorder slots kept for note-offs and pedal-ups once it is nearly full: every open
+#: note (17 tracks x 128 notes at most) can still be ended in the recording
+REC_RESERVE = 17 * 128 + 64
+MAX_SOURCES = 1024  # input source ids (a reconnect takes a new one); wrap around after
 
 
 @dataclass(slots=True)
@@ -62,12 +72,31 @@ class Recorder:
         self.n = 0
         self.dropped = 0
         self.capacity = capacity
+        self.reserve = min(REC_RESERVE, capacity // 2)
+        self.open = np.zeros((32, 128), np.int8)  # notes sounding in the recording (track % 32)
+        self.pedal = np.zeros(32, np.int8)
 
     def add(self, frame: int, track: int, status: int, d1: int, d2: int) -> None:
         n = self.n
-        if n >= self.capacity:
-            self.dropped += 1
-            return
+        t = track & 31
+        if n >= self.capacity - self.reserve:
+            # nearly full: only what ends a note or the pedal in the recording is kept, so
+            # it never holds a note-on without its note-off (the reserve fits them all)
+            if status == 0x80:
+                ok = self.open[t, d1] > 0
+            elif status == 0xB0 and d1 == 64 and d2 < 64:
+                ok = self.pedal[t] > 0
+            else:
+                ok = False
+            if not ok or n >= self.capacity:
+                self.dropped += 1
+                return
+        if status == 0x90:
+            self.open[t, d1] = 1
+        elif status == 0x80:
+            self.open[t, d1] = 0
+        elif status == 0xB0 and d1 == 64:
+            self.pedal[t] = 1 if d2 >= 64 else 0
         self.frame[n] = frame
         self.track[n] = track
         self.status[n] = status
@@ -88,7 +117,8 @@ class Engine:
 
     def __init__(self, rig, *, sr: int, block: int, parts: list, musician_part,
                  midi_outs: list | None = None, accompanist=None, seed: int = 0,
-                 horizon_ms: float = 30.0, live: bool = False) -> None:
+                 horizon_ms: float = 30.0, live: bool = False,
+                 decision_budget_ms: float | None = None) -> None:
         self.rig = rig
         self.clock = FrameClock(sr, block, follow_wall=live)
         self.listener = Listener(rig.input.split, rig.mode)
@@ -100,6 +130,8 @@ class Engine:
         rules = RuleAccompanist(infos, seed=seed)
         if callable(accompanist) and not hasattr(accompanist, "decide"):
             accompanist = accompanist(infos)  # a factory: it needs the parts
+        if accompanist is not None and decision_budget_ms is not None:
+            accompanist = DecisionBudget(accompanist, decision_budget_ms)
         self.planner = Planner(clock=self.clock, listener=self.listener, ring=self.ring,
                                accompanist=accompanist or rules, fallback=rules,
                                tempo=rig.tempo, meter=rig.meter, style=rig.style,
@@ -121,6 +153,11 @@ class Engine:
         self.owner = np.full((max(n, 1), 128), -1, np.int64)
         self.channel = np.array([p.channel - 1 for p in self.band_cfg] or [0], np.int64)
         self.musician_owner = np.full(128, -1, np.int64)
+        self.musician_src = np.zeros(128, np.int64)  # which input source played each note
+        self.src = 0  # the source of the message being handled (audio thread)
+        self.source_lost = np.zeros(MAX_SOURCES, np.bool_)  # set by the supervisor
+        self.lost_seq = 0  # bumped by the supervisor after setting a flag
+        self._lost_seen = 0
         self.musician_voiced = np.zeros(128, np.int8)
         ch = rig.input.channels
         self.accept_channel = np.array([not ch or (c + 1) in ch for c in range(16)], np.bool_)
@@ -165,12 +202,16 @@ class Engine:
                     self.silenced = True
                 return
             bs, be = clock.block_start, clock.block_end
+            if self.lost_seq != self._lost_seen:
+                self._release_lost(bs)
             for mi in self.midi_ins:
+                self.src = mi.sid if type(mi) is SourceIn else 0
                 for _ in range(MAX_INPUT_PER_BLOCK):
                     m = mi.get_message()
                     if m is None:
                         break
                     self.on_input(m[0], bs)
+            self.src = 0
             src = self.file_source
             if src is not None:
                 src.poll(be, self.on_input)
@@ -272,9 +313,14 @@ class Engine:
             self.planner.start_frame = frame
         eid = MUSICIAN_EID + li.n_on
         old = self.musician_owner[note]
-        if old >= 0 and self.musician is not None:
-            self.musician.note_off(note, old)
+        if old >= 0:  # struck again while sounding: end the sounding one first, everywhere
+            if self.musician is not None:
+                self.musician.note_off(note, old)
+            self.recorder.add(frame, MUSICIAN, 0x80, note, 0)
+            if self.thru:
+                self._send(0x80 | self.thru_ch, note, 0)
         self.musician_owner[note] = eid
+        self.musician_src[note] = self.src
         self.musician_voiced[note] = 1
         if self.musician is not None:
             self.musician.note_on(note, vel, eid)
@@ -310,6 +356,25 @@ class Engine:
             for note in range(128):
                 if self.musician_voiced[note] and held[note] == 0:
                     self._musician_release(note, frame)
+
+    def release_source(self, sid: int) -> None:
+        """Supervisor thread: an input source is gone; the audio clock ends its notes
+        at its next block. Two stores, no lock."""
+        self.source_lost[sid % MAX_SOURCES] = True
+        self.lost_seq += 1
+
+    def _release_lost(self, frame: int) -> None:
+        self._lost_seen = self.lost_seq
+        li = self.listener
+        lost = self.source_lost
+        for note in range(128):
+            if (li.held[note] or self.musician_owner[note] >= 0) and lost[self.musician_src[note] % MAX_SOURCES]:
+                li.note_off(note, frame)
+                self._musician_release(note, frame)
+                if self.thru:
+                    self._send(0x80 | self.thru_ch, note, 0)
+        if li.pedal:  # the pedal was on the lost controller too (most likely): lift it
+            self._pedal(False, frame)
 
     def _musician_all_off(self, frame: int) -> None:
         self.listener.all_off(frame)
@@ -396,3 +461,62 @@ class Engine:
                 out.send_message(msg)
             except Exception:
                 self.stats.callback_errors += 1
+
+
+class SourceIn:
+    """An input port with a source id, so the engine knows whose notes to end when the
+    port goes away. ``get_message`` is the port's own bound method (no extra call)."""
+
+    __slots__ = ("port", "sid", "name", "get_message")
+
+    def __init__(self, port, sid: int, name: str) -> None:
+        self.port = port
+        self.sid = sid
+        self.name = name
+        self.get_message = port.get_message
+
+
+class BudgetExceeded(RuntimeError):
+    """The accompanist is slower than the live band can wait for."""
+
+
+class DecisionBudget:
+    """Wraps an accompanist (the model) with a time budget per decision.
+
+    A decision longer than ``hard_ms`` (the commit horizon: anything slower makes the
+    band late), or ``soft_n`` decisions in a row longer than ``soft_ms``, raise
+    ``BudgetExceeded`` from ``decide``; the planner treats it like any accompanist
+    failure: the rule-based band takes over from that slot on and the planner says so
+    once. The first ``grace`` decisions are not judged (first calls compile/allocate).
+
+    Thread: planner only. Everything else is delegated to the wrapped accompanist.
+    """
+
+    def __init__(self, inner, hard_ms: float, soft_ms: float | None = None, soft_n: int = 3,
+                 grace: int = 2) -> None:
+        d = self.__dict__
+        d["_inner"] = inner
+        d["_hard_ns"] = int(hard_ms * 1e6)
+        d["_soft_ns"] = int((soft_ms if soft_ms is not None else hard_ms / 2) * 1e6)
+        d["_soft_n"], d["_grace"], d["_over"], d["_calls"] = soft_n, grace, 0, 0
+
+    def decide(self, ctx):
+        t0 = time.perf_counter_ns()
+        dec = self._inner.decide(ctx)
+        dt = time.perf_counter_ns() - t0
+        d = self.__dict__
+        d["_calls"] += 1
+        if d["_calls"] <= self._grace:
+            return dec
+        d["_over"] = self._over + 1 if dt > self._soft_ns else 0
+        if dt > self._hard_ns or self._over >= self._soft_n:
+            why = (f"a decision took {dt / 1e6:.1f} ms (budget {self._hard_ns / 1e6:.0f} ms)" if dt > self._hard_ns
+                   else f"{self._over} decisions in a row over {self._soft_ns / 1e6:.0f} ms")
+            raise BudgetExceeded(f"too slow: {why}")
+        return dec
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["_inner"], name)
+
+    def __setattr__(self, name, value) -> None:
+        setattr(self._inner, name, value)

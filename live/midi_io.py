@@ -80,15 +80,48 @@ class MidiPorts:
     ins: list = field(default_factory=list)
     outs: list = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    in_names: list[str] = field(default_factory=list)  # per input: the port it listens to ("" virtual)
+    api: object = None
+    _sid: int = 0
+
+    def sources(self) -> list:
+        """The inputs as ``engine.SourceIn``, each with its own source id (control thread)."""
+        from live.engine import SourceIn
+
+        out = []
+        for port, name in zip(self.ins, self.in_names, strict=True):
+            self._sid += 1
+            out.append(SourceIn(port, self._sid, name))
+        return out
+
+    def add_input(self, port, name: str):
+        """Keep a port opened later (a reconnect) and give it a new source id."""
+        from live.engine import SourceIn
+
+        self.ins.append(port)
+        self.in_names.append(name)
+        self._sid += 1
+        return SourceIn(port, self._sid, name)
+
+    def retire(self, port) -> None:
+        """Close one input that the audio clock no longer polls (supervisor thread)."""
+        for i, p in enumerate(self.ins):
+            if p is port:
+                del self.ins[i], self.in_names[i]
+                break
+        _close(port)
+
+    def make_probe(self):
+        """A MIDI input that only lists ports (the supervisor's)."""
+        import rtmidi
+
+        return rtmidi.MidiIn(self.api, name=f"{CLIENT}-watch")
 
     def close(self) -> None:
         for p in self.ins + self.outs:
-            try:
-                p.close_port()
-                p.delete()
-            except Exception:
-                pass
+            _close(p)
         self.ins.clear()
+        self.in_names.clear()
         self.outs.clear()
 
     def __enter__(self) -> MidiPorts:
@@ -96,6 +129,28 @@ class MidiPorts:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _close(port) -> None:
+    try:
+        port.close_port()
+        port.delete()
+    except Exception:
+        pass
+
+
+def open_input(api, index: int, clock_in: bool = False):
+    """A new MidiIn connected to input port ``index`` (control or supervisor thread)."""
+    import rtmidi
+
+    mi = rtmidi.MidiIn(api, name=CLIENT, queue_size_limit=QUEUE)
+    mi.ignore_types(sysex=True, timing=not clock_in, active_sense=True)
+    try:
+        mi.open_port(index)
+    except BaseException:
+        mi.delete()
+        raise
+    return mi
 
 
 def _matching(ports: list[str], sub: str) -> list[int]:
@@ -127,13 +182,14 @@ def open_ports(api, midi_in: str | None, midi_out: str | None, *, virtual: bool 
     """
     import rtmidi
 
-    ports = MidiPorts()
+    ports = MidiPorts(api=api)
     try:
         if virtual:
             mi = rtmidi.MidiIn(api, name=CLIENT, queue_size_limit=QUEUE)
             mi.ignore_types(sysex=True, timing=not clock_in, active_sense=True)
             mi.open_virtual_port("in")
             ports.ins.append(mi)
+            ports.in_names.append("")
             ports.names.append(f"in: {CLIENT}:in (virtual)")
             mo = rtmidi.MidiOut(api, name=CLIENT)
             mo.open_virtual_port("band")
@@ -148,10 +204,8 @@ def open_ports(api, midi_in: str | None, midi_out: str | None, *, virtual: bool 
                 raise DeviceError(f"--midi-in {midi_in!r}: no MIDI input port contains that name "
                                   f"(available: {', '.join(names) or 'none'})")
             for i in hits:
-                mi = rtmidi.MidiIn(api, name=CLIENT, queue_size_limit=QUEUE)
-                mi.ignore_types(sysex=True, timing=not clock_in, active_sense=True)
-                mi.open_port(i)
-                ports.ins.append(mi)
+                ports.ins.append(open_input(api, i, clock_in))
+                ports.in_names.append(names[i])
                 ports.names.append(f"in: {names[i]}")
         if midi_out:
             probe = rtmidi.MidiOut(api, name=f"{CLIENT}-probe")

@@ -192,3 +192,181 @@ def note_spans(events: np.ndarray, sr: int) -> list[tuple[int, int, float, float
     for (track, note), (s, v) in open_.items():
         spans.append((track, note, s, end, v))
     return spans
+
+
+# -- the take's journal: what a crash cannot take away ------------------------------
+
+JOURNAL_MAGIC = b"SMJ1"
+#: one recorded message on disk: frame, track (MUSICIAN = -1), status, d1, d2 (12 bytes)
+JOURNAL_DTYPE = np.dtype([("frame", "<i8"), ("track", "i1"), ("status", "u1"), ("d1", "u1"), ("d2", "u1")])
+JOURNAL_SUFFIX = ".journal"
+
+
+def journal_path(mid: Path) -> Path:
+    return Path(mid).with_suffix(JOURNAL_SUFFIX)
+
+
+class TakeJournal:
+    """An append-only file of the recorder's events, written while the jam runs.
+
+    A header (magic, a JSON length, JSON: sample rate, tempo, meter, tracks, start
+    time) and then fixed 12-byte records. Every ``flush`` appends what the recorder
+    holds beyond what is already on disk and hands it to the kernel, so a process
+    killed with SIGKILL loses at most what was recorded since the last flush; a record
+    cut short by the kill is ignored when the journal is read.
+
+    Threading: the audio clock only appends to the ``Recorder`` (arrays preallocated,
+    ``n`` published after the element is written); ``flush`` runs on a writer thread
+    (``JournalWriter``) or the control thread, never on the audio clock.
+    """
+
+    def __init__(self, path: Path, recorder, header: dict) -> None:
+        import json
+
+        self.path = Path(path)
+        self.recorder = recorder
+        self.written = 0
+        self.f = open(self.path, "wb")
+        meta = json.dumps(header).encode()
+        self.f.write(JOURNAL_MAGIC + len(meta).to_bytes(4, "little") + meta)
+        self._flush_os()
+
+    def _flush_os(self) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def flush(self) -> int:
+        """Append the events recorded since the last flush; returns how many."""
+        rec = self.recorder
+        n = min(rec.n, rec.capacity)
+        k = n - self.written
+        if k <= 0 or self.f.closed:
+            return 0
+        a = np.empty(k, JOURNAL_DTYPE)
+        s = slice(self.written, n)
+        a["frame"], a["track"], a["status"] = rec.frame[s], rec.track[s], rec.status[s]
+        a["d1"], a["d2"] = rec.d1[s], rec.d2[s]
+        self.f.write(a.tobytes())
+        self._flush_os()
+        self.written = n
+        return k
+
+    def close(self, remove: bool = False) -> None:
+        if not self.f.closed:
+            self.flush()
+            self.f.close()
+        if remove:
+            self.path.unlink(missing_ok=True)
+
+
+def read_journal(path: Path) -> tuple[dict, np.ndarray]:
+    """(header, (n, 5) int64 events) from a journal, a record cut short at the end ignored.
+
+    Raises:
+        InputFileError: not a Sideman journal.
+    """
+    import json
+
+    raw = Path(path).read_bytes()
+    if raw[:4] != JOURNAL_MAGIC or len(raw) < 8:
+        raise InputFileError(f"{path}: not a Sideman take journal (starts with {raw[:4]!r})")
+    m = int.from_bytes(raw[4:8], "little")
+    try:
+        header = json.loads(raw[8:8 + m])
+    except ValueError as exc:
+        raise InputFileError(f"{path}: the journal's header is corrupt: {exc}") from exc
+    body = raw[8 + m:]
+    rec = np.frombuffer(body[: len(body) // JOURNAL_DTYPE.itemsize * JOURNAL_DTYPE.itemsize], JOURNAL_DTYPE)
+    events = np.stack([rec["frame"].astype(np.int64), rec["track"].astype(np.int64),
+                       rec["status"].astype(np.int64), rec["d1"].astype(np.int64),
+                       rec["d2"].astype(np.int64)], axis=1) if len(rec) else np.zeros((0, 5), np.int64)
+    return header, events
+
+
+def close_open_notes(events: np.ndarray, end_frame: int) -> np.ndarray:
+    """``events`` with a note-off at ``end_frame`` for every note still sounding at the end,
+    and the sustain pedal lifted: what a crash left open is ended where it stopped."""
+    sounding: dict[tuple[int, int], int] = {}
+    pedal: set[int] = set()
+    for _, track, status, d1, d2 in events.tolist():
+        kind = status & 0xF0
+        if kind == 0x90 and d2 > 0:
+            sounding[(track, d1)] = sounding.get((track, d1), 0) + 1
+        elif kind == 0x80 or kind == 0x90:
+            if sounding.get((track, d1), 0) > 0:
+                sounding[(track, d1)] -= 1
+        elif kind == 0xB0 and d1 == 64:
+            (pedal.add if d2 >= 64 else pedal.discard)(track)
+    extra = [(end_frame, t, 0xB0, 64, 0) for t in sorted(pedal)]
+    for (track, note), k in sorted(sounding.items()):
+        extra += [(end_frame, track, 0x80, note, 0)] * k
+    if not extra:
+        return events
+    return np.concatenate([events, np.asarray(extra, np.int64).reshape(-1, 5)])
+
+
+def repair_wav(path: Path) -> bool:
+    """Make a WAV file cut off by a crash playable: set the RIFF and data chunk sizes
+    from the file's length (pyo's recorder writes samples as it goes and the header
+    only when it stops). Returns True if the header was changed."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        head = f.read(4096)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return False
+        pos, block_align, data_at = 12, 1, -1
+        while pos + 8 <= len(head):
+            cid, clen = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+            if cid == b"fmt ":
+                block_align = max(1, int.from_bytes(head[pos + 20:pos + 22], "little"))
+            if cid == b"data":
+                data_at = pos
+                break
+            pos += 8 + clen + (clen & 1)
+        if data_at < 0:
+            return False
+        data_len = (size - data_at - 8) // block_align * block_align
+        riff_len = data_at + 8 + data_len - 8
+        old_data = int.from_bytes(head[data_at + 4:data_at + 8], "little")
+        old_riff = int.from_bytes(head[4:8], "little")
+        if old_data == data_len and old_riff == riff_len:
+            return False
+        f.seek(4)
+        f.write(riff_len.to_bytes(4, "little"))
+        f.seek(data_at + 4)
+        f.write(data_len.to_bytes(4, "little"))
+    return True
+
+
+def recover_journal(journal: Path, wav: Path | None = None) -> tuple[Path, Path | None, int]:
+    """Turn a journal left by a crash into a playable take beside it:
+    ``<name>-recovered-<start time>.mid`` (notes left open end where the journal
+    ends) and, when ``wav`` was being recorded, the WAV repaired and renamed to match.
+    The journal is removed once the take is written. Returns (mid, wav or None, notes).
+
+    Raises:
+        InputFileError: the journal is not a Sideman journal.
+    """
+    header, events = read_journal(journal)
+    journal = Path(journal)
+    stem = journal.stem
+    stamp = str(header.get("started", "")).replace(":", "").replace("-", "").replace("T", "-")[:15] or "unknown"
+    mid = journal.with_name(f"{stem}-recovered-{stamp}.mid")
+    k = 1
+    while mid.exists():
+        k += 1
+        mid = journal.with_name(f"{stem}-recovered-{stamp}-{k}.mid")
+    end = int(events[:, 0].max()) + 1 if len(events) else 0
+    events = close_open_notes(events, end)
+    tracks = [tuple(t) for t in header["tracks"]]
+    write_take(mid, events, int(header["sr"]), tracks, float(header["tempo"]), int(header["meter"]))
+    wav_out = None
+    started = float(header.get("started_unix", 0.0))
+    if wav is not None and Path(wav).exists() and Path(wav).stat().st_mtime >= started - 1.0:
+        repair_wav(wav)
+        wav_out = mid.with_suffix(".wav")
+        os.replace(wav, wav_out)
+    journal.unlink()
+    notes = int(((events[:, 2] & 0xF0) == 0x90).sum() - ((events[:, 2] == 0x90) & (events[:, 4] == 0)).sum())
+    return mid, wav_out, notes

@@ -2,22 +2,27 @@
 write the take.
 
 Threading model: everything here runs on the control thread except ``Engine.tick``
-(audio clock, called by pyo) and ``Planner.step`` (planner thread live; inline after
-each block offline).
+(audio clock, called by pyo), ``Planner.step`` (planner thread live; inline after
+each block offline) and, live, two helper threads that never touch the audio clock:
+``JournalWriter`` (appends the recording to ``jam.journal`` every half second, so a
+crash loses at most that) and ``Supervisor`` (watches the MIDI ports every 200 ms,
+ends the notes of a controller that went away and reconnects it when it is back).
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from live.engine import Engine
 from live.errors import DeviceError, OutputExistsError
-from live.midifile import FileInput, read_performance, write_take
+from live.midifile import FileInput, TakeJournal, journal_path, read_performance, recover_journal, write_take
 from live.quiet import import_pyo, quiet_fds
 
 TAIL_S = 1.5  # let releases and the reverb ring out after the last note
@@ -25,6 +30,9 @@ TAIL_S = 1.5  # let releases and the reverb ring out after the last note
 # waiting thread wait up to the switch interval (5 ms by default) for a busy holder;
 # 0.2 ms bounds how long the planner or the control thread can keep the audio clock waiting.
 SWITCH_INTERVAL_S = 0.0002
+JOURNAL_PERIOD_S = 0.5  # a crash loses at most this much of the recording (plus one flush)
+WATCH_PERIOD_S = 0.2  # how often the supervisor looks at the MIDI ports
+AUDIO_LOST_S = 0.5  # the audio clock has not advanced for this long: the audio server is gone
 
 
 def demo_path() -> Path:
@@ -65,6 +73,7 @@ class JamResult:
     wall_s: float
     stats: dict = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    audio_lost: bool = False  # the audio server went away mid-take (the take up to there is saved)
 
 
 def boot_server(pyo, backend: str, sr: int, block: int, device: str | None):
@@ -123,6 +132,7 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     record = rig.record.enabled
     wav, mid, png = out / "jam.wav", out / "jam.mid", out / "jam.png"
+    recover_crashed_take(out, progress)
     if record and not force:
         for p in (wav, mid, png):
             if p.exists():
@@ -149,6 +159,8 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
     pyo = import_pyo()
     server = boot_server(pyo, backend, sr, block, rig.audio.device)
     ports = None
+    journal = None
+    audio_lost = False
     try:
         parts, musician, mixer = build_band(rig)
         mixer.out()
@@ -159,14 +171,17 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
                                clock_in=rig.input.clock)
         for n in notes:
             progress(f"note: {n}")
+        live = backend != "offline"
+        # live, a model decision slower than the commit horizon makes the band late: the rules take over
         engine = Engine(rig, sr=sr, block=block, parts=parts, musician_part=musician,
                         midi_outs=ports.outs if ports else [], accompanist=setup.accompanist, seed=seed,
-                        live=backend != "offline")
+                        live=live,
+                        decision_budget_ms=DECISION_BUDGET_MS if live and rig.accompanist == "model" else None)
         setup.install(engine, band_only=band_only)
         for line in setup.lines:
             progress(line)
         if ports:
-            engine.midi_ins = list(ports.ins)
+            engine.midi_ins = ports.sources()
             for name in ports.names:
                 progress(f"midi {name}")
         progress(f"band: {engine.planner.accompanist.name} accompanist")
@@ -188,22 +203,193 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         if backend == "offline":
             run_offline(server, engine, perf, seconds, progress, ends_take=setup.ends_take)
         else:
-            _run_live(server, engine, perf, seconds, progress, on_ready, ends_take=setup.ends_take)
-        if record:
+            if record:
+                journal = TakeJournal(journal_path(mid), engine.recorder, _journal_header(engine))
+            sup = Supervisor(engine, ports, progress, midi_in=midi_in or rig.input.port,
+                             hardware_in=perf is None and not (midi_in or rig.input.port),
+                             clock_in=rig.input.clock) if ports else None
+            with JournalWriter(journal), sup or nullcontext():
+                audio_lost = _run_live(server, engine, perf, seconds, progress, on_ready,
+                                       ends_take=setup.ends_take)
+        if record and not audio_lost:
             server.recstop()
     finally:
-        shutdown_server(server)
-        if ports is not None:
+        if not audio_lost:
+            shutdown_server(server)
+        if ports is not None and not audio_lost:
             ports.close()
 
+    messages = list(engine.planner.stats.messages)
+    if audio_lost:
+        messages.append(f"the audio server went away at {engine.clock.block_end / sr:.1f} s: the take up to "
+                        "there is saved; start it again (e.g. `jackd -d alsa`) and run `sideman jam` again")
     result = JamResult(backend, input_file or "live", wav if record else None,
-                       mid if record else None, png if record else None,
+                       mid if record else None, png if record and not audio_lost else None,
                        engine.clock.block_end / sr, time.perf_counter() - t_wall,
-                       stats=_stats(engine), messages=list(engine.planner.stats.messages))
+                       stats=_stats(engine), messages=messages, audio_lost=audio_lost)
     if record:
+        if audio_lost:
+            from live.midifile import repair_wav
+
+            repair_wav(wav)  # pyo never closed it: its header still says "empty"
         what = setup.chart.title if setup.chart is not None and perf is None else Path(result.input).name
-        save_take(engine, mid, png, title=f"{rig.name}: {what}")
+        save_take(engine, mid, png, title=f"{rig.name}: {what}", plot=not audio_lost)
+        if journal is not None:
+            journal.close(remove=True)  # the .mid is on disk: the journal has done its job
     return result
+
+
+DECISION_BUDGET_MS = 30.0  # = the commit horizon (Engine's horizon_ms)
+
+
+def recover_crashed_take(out: Path, progress=print) -> Path | None:
+    """A journal in ``out`` means a jam there crashed: make its take playable
+    (``jam-recovered-<time>.mid`` and ``.wav``) and say so. Returns the MIDI file."""
+    from live.errors import InputFileError
+
+    j = journal_path(out / "jam.mid")
+    if not j.exists():
+        return None
+    try:
+        mid, wav, notes = recover_journal(j, out / "jam.wav")
+    except (InputFileError, OSError, KeyError, ValueError) as exc:
+        progress(f"note: {j} was left by a crash but cannot be read ({exc}); it is kept as it is")
+        return None
+    progress(f"recovered the take a crash left in {out}: {mid.name} ({notes} notes)"
+             + (f" and {wav.name}" if wav else ""))
+    return mid
+
+
+class JournalWriter:
+    """Flushes a ``TakeJournal`` every ``JOURNAL_PERIOD_S`` on its own thread (never the
+    audio clock). A context manager; ``None`` journals do nothing."""
+
+    def __init__(self, journal: TakeJournal | None, period: float = JOURNAL_PERIOD_S) -> None:
+        self.journal = journal
+        self.period = period
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sideman-journal", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                self.journal.flush()
+            except OSError:  # disk full, folder gone: the take in memory is still written at the end
+                self.errors += 1
+
+    def __enter__(self) -> JournalWriter:
+        if self.journal is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.journal is not None:
+            self._stop.set()
+            self._thread.join(timeout=2.0)
+            try:
+                self.journal.flush()
+            except OSError:
+                self.errors += 1
+
+
+class Supervisor:
+    """Watches the MIDI inputs every ``WATCH_PERIOD_S`` and keeps the musician connected.
+
+    When an input Sideman connected to (the ``--midi-in``/``input.port`` match, or an
+    auto-connected controller) leaves the MIDI system, the audio clock is asked to end
+    the notes that came from it (``Engine.release_source``), it leaves ``engine.midi_ins``
+    (one reference swap) and its port is closed a moment later, once the audio clock
+    cannot be polling it. When a matching port appears (the same one back, or a new
+    controller) a fresh input is opened and swapped in. The band never stops.
+
+    Thread: its own; talks to the audio clock only through ``midi_ins`` and
+    ``release_source``. Opening and closing ports happen here, off the audio clock.
+    """
+
+    def __init__(self, engine: Engine, ports, progress, *, midi_in: str | None, hardware_in: bool,
+                 clock_in: bool, period: float = WATCH_PERIOD_S) -> None:
+        self.engine, self.ports, self.progress = engine, ports, progress
+        self.want, self.hardware_in, self.clock_in = midi_in, hardware_in, clock_in
+        self.period = period
+        self.reconnects: list[float] = []  # seconds from a port's return to Sideman listening again
+        self.lost = 0
+        self._gone_at: dict[str, float] = {}
+        self._retire: list[tuple[float, int, object]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sideman-supervisor", daemon=True)
+        self.probe = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                self.check()
+            except Exception as exc:  # the show goes on; say it, try again next time
+                self.progress(f"note: MIDI supervisor: {exc}")
+
+    def check(self) -> None:
+        from live.midi_io import _matching, hardware_inputs, open_input
+
+        if self.probe is None:
+            self.probe = self.ports.make_probe()
+        eng = self.engine
+        names = self.probe.get_ports()
+        now = time.monotonic()
+        present = set(names)
+        for src in [m for m in eng.midi_ins if getattr(m, "sid", 0) and m.name]:
+            if src.name not in present:
+                eng.release_source(src.sid)
+                eng.midi_ins = [m for m in eng.midi_ins if m is not src]
+                self._retire.append((now + 0.1, eng.stats.blocks, src.port))
+                self._gone_at[src.name] = now
+                self.lost += 1
+                self.progress(f"MIDI input {src.name} went away: its notes are ended; the band plays on")
+        if self.want:
+            hits = _matching(names, self.want)
+        elif self.hardware_in:
+            hits = hardware_inputs(names)
+        else:
+            hits = []
+        have = {m.name for m in eng.midi_ins if getattr(m, "name", "")}
+        for i in hits:
+            name = names[i]
+            if name in have:
+                continue
+            t0 = time.monotonic()
+            src = self.ports.add_input(open_input(self.ports.api, i, self.clock_in), name)
+            eng.midi_ins = [*eng.midi_ins, src]
+            if name in self._gone_at:
+                self._gone_at.pop(name)
+                self.reconnects.append(time.monotonic() - t0 + self.period)
+                self.progress(f"MIDI input {name} is back: listening again "
+                              f"(opened in {1000 * (time.monotonic() - t0):.0f} ms)")
+            else:
+                self.progress(f"MIDI input {name} connected")
+        keep = []
+        for when, blocks, port in self._retire:
+            # the audio clock polls midi_ins once per block: two blocks after the swap it
+            # holds no reference to the old port (or the clock is not running at all)
+            if now >= when and (eng.stats.blocks >= blocks + 2 or now >= when + 0.5):
+                self.ports.retire(port)
+            else:
+                keep.append((when, blocks, port))
+        self._retire = keep
+
+    def __enter__(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        for _, _, port in self._retire:
+            self.ports.retire(port)
+        self._retire.clear()
+        if self.probe is not None:
+            try:
+                self.probe.delete()
+            except Exception:
+                pass
 
 
 def shutdown_server(server) -> None:
@@ -214,8 +400,25 @@ def shutdown_server(server) -> None:
         server.shutdown()
 
 
+def _take_tracks(engine: Engine, musician: bool = True) -> list[tuple[int, str, int, int]]:
+    rig = engine.rig
+    tracks = [(-1, "musician", rig.input.thru_channel - 1, rig.input.program - 1)] if musician else []
+    for i, p in enumerate(engine.band_cfg):
+        tracks.append((i, p.name, p.channel - 1, -1 if p.role == "drums" else p.program - 1))
+    return tracks
+
+
+def _journal_header(engine: Engine) -> dict:
+    from datetime import datetime
+
+    rig = engine.rig
+    return {"sr": engine.clock.sr, "tempo": rig.tempo, "meter": rig.meter, "rig": rig.name,
+            "tracks": _take_tracks(engine), "started": datetime.now().isoformat(timespec="seconds"),
+            "started_unix": time.time()}
+
+
 def save_take(engine: Engine, mid: Path, png: Path, *, title: str, musician: bool = True,
-              start_frame: int = 0) -> None:
+              start_frame: int = 0, plot: bool = True) -> None:
     """Write the engine's recording: a MIDI file (a track per part, GM programs) and a piano roll.
 
     ``musician=False`` leaves the musician's track out (a band-only render);
@@ -226,10 +429,10 @@ def save_take(engine: Engine, mid: Path, png: Path, *, title: str, musician: boo
     events = engine.recorder.events()
     if start_frame:  # a hit humanized a little early lands on time 0, not before it
         events[:, 0] = (events[:, 0] - start_frame).clip(min=0)
-    tracks = [(-1, "musician", rig.input.thru_channel - 1, rig.input.program - 1)] if musician else []
-    for i, p in enumerate(engine.band_cfg):
-        tracks.append((i, p.name, p.channel - 1, -1 if p.role == "drums" else p.program - 1))
+    tracks = _take_tracks(engine, musician)
     write_take(mid, events, sr, tracks, rig.tempo, rig.meter)
+    if not plot:
+        return
     from live.roll import piano_roll
 
     piano_roll(png, events, sr, [(t, n) for t, n, _, _ in tracks], title=title)
@@ -324,7 +527,9 @@ def run_offline(server, engine: Engine, perf, seconds, progress, ends_take: bool
         server.process()
 
 
-def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_take: bool = False) -> None:
+def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_take: bool = False) -> bool:
+    """Run the take live until its end, Ctrl-C or the stop control. Returns True when it
+    ended because the audio server went away (the audio clock stopped advancing)."""
     from live.planner import PlannerThread
 
     sr = engine.clock.sr
@@ -340,6 +545,8 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_ta
     t0 = time.monotonic()
     stop_at = None
     last_report = t0
+    audio_lost = False
+    last_blocks, last_move = engine.stats.blocks, t0
     with PlannerThread(engine.planner):
         if on_ready is not None:
             on_ready(engine)
@@ -347,6 +554,14 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_ta
             while not engine.stop_requested:
                 time.sleep(0.02)
                 now = engine.clock.block_end
+                b = engine.stats.blocks
+                if b != last_blocks:
+                    last_blocks, last_move = b, time.monotonic()
+                elif time.monotonic() - last_move > AUDIO_LOST_S:
+                    audio_lost = True
+                    progress(f"  the audio server stopped calling Sideman at {now / sr:.1f} s "
+                             f"(no audio block for {AUDIO_LOST_S:g} s): saving the take and stopping")
+                    break
                 if seconds is not None and time.monotonic() - t0 >= seconds:
                     break
                 stop_at = _follow_input_end(engine, stop_at, now)
@@ -365,12 +580,14 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_ta
             progress("  stopping (Ctrl-C)")
         finally:
             engine.request_stop()
-            deadline = time.monotonic() + 1.0
+            deadline = time.monotonic() + (0.0 if audio_lost else 1.0)
             while not engine.silenced and time.monotonic() < deadline:
                 time.sleep(0.005)
             if not engine.silenced:  # the audio clock is gone: silence from here
                 engine.stop_clock()
                 engine.all_notes_off()
                 engine.silenced = True
-            time.sleep(0.3)
+            if not audio_lost:
+                time.sleep(0.3)
             sys.setswitchinterval(old_switch)
+    return audio_lost
