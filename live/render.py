@@ -37,6 +37,38 @@ class Rendered:
     late_events: int
 
 
+def play_chart(rig, chart, plan, wav: Path, *, music_s: float, seed: int = 0, progress=None):
+    """The rig's band plays ``chart`` (slots and chords, for ChartAccompanist) through
+    the live engine on pyo's offline server, its sections scripted by ``plan``, into
+    ``wav``; returns the engine (its recorder holds the take). Shared by ``sideman
+    render`` and ``sideman sketch``."""
+    from kernels import warmup
+    from live.chart import ChartAccompanist
+    from live.engine import Engine
+    from live.quiet import import_pyo
+    from live.session import TAIL_S, boot_server, build_band, run_offline, shutdown_server
+    from live.styles import Arrangement
+
+    pyo = import_pyo()
+    server = boot_server(pyo, "offline", SR, BLOCK, None)
+    try:
+        parts, _musician, mixer = build_band(rig)
+        mixer.out()
+        engine = Engine(rig, sr=SR, block=BLOCK, parts=parts, musician_part=None, seed=seed,
+                        accompanist=lambda infos: ChartAccompanist(infos, chart, seed=seed))
+        engine.planner.arrangement = Arrangement.scripted(engine.style, plan)
+        warmup()
+        engine.planner.step()
+        server.setCallback(engine.tick)
+        server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
+        start_s = (BLOCK + engine.planner.horizon) / SR  # the band's downbeat: see Planner.begin
+        run_offline(server, engine, None, start_s + music_s + TAIL_S, progress or (lambda _msg: None))
+        server.recstop()
+    finally:
+        shutdown_server(server)
+    return engine
+
+
 def demo_plan(style, bars: int = BARS) -> list[tuple[str, int]]:
     """(section, bars) for a demo: intro, main A, a fill, main B, ending, ``bars`` in all."""
     def length(name: str, most: int) -> int:
@@ -87,12 +119,8 @@ def render_style(name: str, out_dir: str | Path, *, tempo: float | None = None, 
         OutputExistsError: an output exists and ``force`` is False.
         DeviceError: pyo's offline server does not start.
     """
-    from kernels import warmup
-    from live.chart import ChartAccompanist
-    from live.engine import Engine
-    from live.quiet import import_pyo
-    from live.session import TAIL_S, boot_server, build_band, run_offline, save_take, shutdown_server
-    from live.styles import Arrangement, open_style
+    from live.session import save_take
+    from live.styles import open_style
 
     t0 = time.perf_counter()
     style = open_style(name, styles)
@@ -105,24 +133,8 @@ def render_style(name: str, out_dir: str | Path, *, tempo: float | None = None, 
     rig = render_rig(style, tempo, styles)
     chart = demo_chart(style, bars)
     plan = demo_plan(style, bars)
-    pyo = import_pyo()
-    server = boot_server(pyo, "offline", SR, BLOCK, None)
-    try:
-        parts, _musician, mixer = build_band(rig)
-        mixer.out()
-        engine = Engine(rig, sr=SR, block=BLOCK, parts=parts, musician_part=None, seed=seed,
-                        accompanist=lambda infos: ChartAccompanist(infos, chart, seed=seed))
-        engine.planner.arrangement = Arrangement.scripted(engine.style, plan)
-        warmup()
-        engine.planner.step()
-        server.setCallback(engine.tick)
-        server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
-        music_s = bars * rig.meter * 60.0 / tempo
-        start_s = (BLOCK + engine.planner.horizon) / SR  # the band's downbeat: see Planner.begin
-        run_offline(server, engine, None, start_s + music_s + TAIL_S, lambda _msg: None)
-        server.recstop()
-    finally:
-        shutdown_server(server)
+    music_s = bars * rig.meter * 60.0 / tempo
+    engine = play_chart(rig, chart, plan, wav, music_s=music_s, seed=seed)
     save_take(engine, mid, png, title=f"{style.name}: {style.description}", musician=False,
               start_frame=engine.planner.transport.frame_at(0))
     return Rendered(style.name, wav, mid, png, plan, tempo, music_s, time.perf_counter() - t0,

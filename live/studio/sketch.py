@@ -331,14 +331,9 @@ def _slug(prompt: str) -> str:
 def _render(st, bpm, chart, plan, b: Brief, wav: Path, mid: Path, png: Path, seed: int, progress, title: str):
     """The style's band plays the chart through the live engine offline; returns (the
     first downbeat's frame in ``wav``, seconds of music)."""
-    from kernels import warmup
-    from live.chart import ChartAccompanist
-    from live.engine import Engine
-    from live.quiet import import_pyo
-    from live.render import BLOCK, RENDER_BAND, SR
+    from live.render import BLOCK, RENDER_BAND, SR, play_chart
     from live.rig import load_rig_text
-    from live.session import TAIL_S, boot_server, build_band, run_offline, save_take, shutdown_server
-    from live.styles import Arrangement
+    from live.session import save_take
 
     lines = []
     for pname, role, vol in RENDER_BAND:
@@ -353,24 +348,8 @@ def _render(st, bpm, chart, plan, b: Brief, wav: Path, mid: Path, png: Path, see
             f"accompanist: rules\ninput: {{thru: false}}\naudio: {{backend: offline, sample_rate: {SR}, "
             f"buffer: {BLOCK}}}\nband:\n{''.join(lines)}")
     rig = load_rig_text(text, source="<sketch>")
-    pyo = import_pyo()
-    server = boot_server(pyo, "offline", SR, BLOCK, None)
-    try:
-        parts, _musician, mixer = build_band(rig)
-        mixer.out()
-        engine = Engine(rig, sr=SR, block=BLOCK, parts=parts, musician_part=None, seed=seed,
-                        accompanist=lambda infos: ChartAccompanist(infos, chart, seed=seed))
-        engine.planner.arrangement = Arrangement.scripted(engine.style, plan)
-        warmup()
-        engine.planner.step()
-        server.setCallback(engine.tick)
-        server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
-        music_s = sum(n for _, n in plan) * rig.meter * 60.0 / bpm
-        start_s = (BLOCK + engine.planner.horizon) / SR
-        run_offline(server, engine, None, start_s + music_s + TAIL_S, lambda m: say(progress, m))
-        server.recstop()
-    finally:
-        shutdown_server(server)
+    music_s = sum(n for _, n in plan) * rig.meter * 60.0 / bpm
+    engine = play_chart(rig, chart, plan, wav, music_s=music_s, seed=seed, progress=lambda m: say(progress, m))
     start = engine.planner.transport.frame_at(0)
     save_take(engine, mid, png, title=title, musician=False, start_frame=start)
     return int(start), music_s
