@@ -17,10 +17,12 @@ from live.chart import (ChartArrangement, build_plan, builtin_chart_names, chart
                         load_chart_text, parse_chord)
 from live.engine import Engine
 from live.errors import ChartError, RigError
-from live.midifile import FileInput, Performance, note_spans
+from live.midifile import Performance, note_spans
 from live.modes import band_setup
 from live.rig import load_rig, load_rig_text, open_rig
 from live.styles import open_style
+
+from enginetools import assert_every_note_ends, perf_from, play  # noqa: E402 (tests/)
 
 REPO = Path(__file__).resolve().parent.parent
 SR, BLOCK = 48000, 64
@@ -361,42 +363,10 @@ def chart_engine(tmp_path, chart_body: str, extra: str = "", head: str = "tempo:
     return eng, setup
 
 
-def perf_from(notes, seconds):
-    """notes: (start s, end s, note, vel) -> a Performance."""
-    ev = []
-    for s, e, n, v in notes:
-        ev.append((s, (0x90, n, v)))
-        ev.append((e, (0x80, n, 0)))
-    ev.sort(key=lambda x: (x[0], x[1][0] == 0x90))
-    return Performance("<test>", np.array([t for t, _ in ev]), [m for _, m in ev], 120.0, 4, 480, seconds)
 
 
-def play(eng, seconds, perf=None, until_ended=False):
-    """Drive the engine block by block (the planner inline), as the offline server does."""
-    if perf is not None:
-        src = FileInput(perf, SR, lead_in_s=0.0)
-        src.start(0)
-        eng.file_source = src
-    eng.start()
-    for _ in range(int(seconds * SR / BLOCK)):
-        eng.tick()
-        eng.planner.step()
-        if until_ended and eng.planner.ended and len(eng.ring) == 0:
-            break
-    eng.request_stop()
-    eng.tick()
-    return eng.recorder.events()
 
 
-def assert_every_note_ends(events):
-    sounding: dict[tuple[int, int], int] = {}
-    for _frame, track, status, d1, d2 in events:
-        key = (int(track), int(d1))
-        if status == 0x90 and d2 > 0:
-            sounding[key] = sounding.get(key, 0) + 1
-        elif status in (0x80, 0x90) and sounding.get(key, 0) > 0:
-            sounding[key] -= 1
-    assert not {k: v for k, v in sounding.items() if v}, "notes left hanging"
 
 
 def bar_roots(eng, events, bars):

@@ -16,9 +16,11 @@ from live.duet import (DuetAccompanist, Note, Phrase, answer_notes, answer_start
 from live.engine import Engine
 from live.errors import RigError
 from live.listener import Snapshot
-from live.midifile import FileInput, Performance, note_spans
+from live.midifile import note_spans
 from live.modes import band_setup
 from live.rig import load_rig_text
+
+from enginetools import assert_every_note_ends, perf_from, play  # noqa: E402 (tests/)
 
 SR, BLOCK = 48000, 64
 C_TONES = {0, 4, 7}
@@ -278,13 +280,6 @@ def test_a_duet_rig_gets_a_lead_voice():
 # --- the engine, block by block -------------------------------------------------------------------
 
 
-def perf_from(notes, seconds):
-    ev = []
-    for s, e, n, v in notes:
-        ev.append((s, (0x90, n, v)))
-        ev.append((e, (0x80, n, 0)))
-    ev.sort(key=lambda x: (x[0], x[1][0] == 0x90))
-    return Performance("<test>", np.array([t for t, _ in ev]), [m for _, m in ev], 120.0, 4, 480, seconds)
 
 
 def duet_engine(extra=""):
@@ -298,31 +293,13 @@ def duet_engine(extra=""):
 
 
 def run(eng, notes, seconds):
-    src = FileInput(perf_from(notes, seconds), SR, lead_in_s=0.0)
-    src.start(0)
-    eng.file_source = src
-    eng.start()
-    for _ in range(int(seconds * SR / BLOCK)):
-        eng.tick()
-        eng.planner.step()
-    eng.request_stop()
-    eng.tick()
-    return eng.recorder.events()
+    return play(eng, seconds, perf_from(notes, seconds))
 
 
 B = 0.5  # seconds per beat
 MELODY = [(i * B, i * B + 0.45, p, 90) for i, p in enumerate([72, 76, 79, 76, 77, 74, 71])] + [(3.5, 4.4, 72, 90)]
 
 
-def assert_every_note_ends(events):
-    sounding: dict[tuple[int, int], int] = {}
-    for _frame, track, status, d1, d2 in events:
-        key = (int(track), int(d1))
-        if status == 0x90 and d2 > 0:
-            sounding[key] = sounding.get(key, 0) + 1
-        elif status in (0x80, 0x90) and sounding.get(key, 0) > 0:
-            sounding[key] -= 1
-    assert not {k: v for k, v in sounding.items() if v}, "notes left hanging"
 
 
 def test_engine_duet_answers_a_phrase_over_the_bands_chords():

@@ -11,8 +11,10 @@ from live.accompanist import SLOTS_PER_BEAT, RuleAccompanist
 from live.clock import Transport
 from live.engine import Engine
 from live.events import MUSICIAN
-from live.midifile import FileInput, Performance, note_spans
+from live.midifile import Performance, note_spans
 from live.rig import load_rig_text
+
+from enginetools import perf_from, play  # noqa: E402 (tests/)
 
 SR, BLOCK = 48000, 64
 
@@ -36,27 +38,10 @@ def make_engine(mode="chords", style="pop", accompanist=None, extra=""):
                   accompanist=accompanist, seed=1)
 
 
-def perf_from(notes, seconds):
-    """notes: (start s, end s, note, vel) -> a Performance."""
-    ev = []
-    for s, e, n, v in notes:
-        ev.append((s, (0x90, n, v)))
-        ev.append((e, (0x80, n, 0)))
-    ev.sort(key=lambda x: (x[0], x[1][0] == 0x90))
-    return Performance("<test>", np.array([t for t, _ in ev]), [m for _, m in ev], 120.0, 4, 480, seconds)
 
 
 def run(engine, perf, seconds):
-    src = FileInput(perf, SR, lead_in_s=0.0)
-    src.start(0)
-    engine.file_source = src
-    engine.start()
-    for _ in range(int(seconds * SR / BLOCK)):
-        engine.tick()
-        engine.planner.step()
-    engine.request_stop()
-    engine.tick()
-    return engine.recorder.events()
+    return play(engine, seconds, perf)
 
 
 CHORDS = [("C", (48, 52, 55)), ("F", (53, 57, 48)), ("G", (43, 47, 50)), ("Am", (45, 48, 52))]
