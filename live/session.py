@@ -11,6 +11,7 @@ ends the notes of a controller that went away and reconnects it when it is back)
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import threading
@@ -535,6 +536,12 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_ta
     sr = engine.clock.sr
     old_switch = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    # A full garbage collection holds the GIL for milliseconds, and pyo's audio callback
+    # needs the GIL every block: move everything built so far (band, model, kernels,
+    # rig) out of the collector's reach, so its collections only scan what the take
+    # itself allocates.
+    gc.collect()
+    gc.freeze()
     server.start()
     server.recstart()
     time.sleep(0.05)
@@ -590,4 +597,5 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_ta
             if not audio_lost:
                 time.sleep(0.3)
             sys.setswitchinterval(old_switch)
+            gc.unfreeze()
     return audio_lost
