@@ -199,9 +199,10 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         what = Path(input_file).name if input_file else "you: play on sideman:in (Ctrl-C ends the take)"
         if band_only:
             what = "the band alone (no one plays along offline)"
-        progress(f"sideman jam: {rig.name} ({rig.mode}, {rig.style}, {rig.tempo:g} bpm) "
-                 f"on {backend} at {sr} Hz / {block} frames, playing {what}")
+        announce = (f"sideman jam: {rig.name} ({rig.mode}, {rig.style}, {rig.tempo:g} bpm) "
+                    f"on {backend} at {sr} Hz / {block} frames, playing {what}")
         if backend == "offline":
+            progress(announce)
             run_offline(server, engine, perf, seconds, progress, ends_take=setup.ends_take)
         else:
             if record:
@@ -211,7 +212,7 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
                              clock_in=rig.input.clock) if ports else None
             with JournalWriter(journal), sup or nullcontext():
                 audio_lost = _run_live(server, engine, perf, seconds, progress, on_ready,
-                                       ends_take=setup.ends_take)
+                                       ends_take=setup.ends_take, announce=announce)
         if record and not audio_lost:
             server.recstop()
     finally:
@@ -528,9 +529,13 @@ def run_offline(server, engine: Engine, perf, seconds, progress, ends_take: bool
         server.process()
 
 
-def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_take: bool = False) -> bool:
+def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_take: bool = False,
+              announce: str = "") -> bool:
     """Run the take live until its end, Ctrl-C or the stop control. Returns True when it
-    ended because the audio server went away (the audio clock stopped advancing)."""
+    ended because the audio server went away (the audio clock stopped advancing).
+
+    ``announce`` is said once the audio clock runs: what a musician plays after it is
+    heard and recorded (scripts and tests wait for it)."""
     from live.planner import PlannerThread
 
     sr = engine.clock.sr
@@ -549,6 +554,8 @@ def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_ta
     if src is not None:
         src.start(engine.clock.block_end + int(0.1 * sr))
     engine.start()
+    if announce:
+        progress(announce)
     t0 = time.monotonic()
     stop_at = None
     last_report = t0

@@ -193,7 +193,7 @@ def private_jack(tmp_path):
                               "-r", str(SR), "-p", str(PERIOD)], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
         procs.append(p)
-        _wait(lambda: _jack_up(env), 10, "the private jackd")
+        _wait(lambda: _jack_up(env), 30, "the private jackd")
         return p
 
     yield env, start
@@ -201,6 +201,12 @@ def private_jack(tmp_path):
         if p.poll() is None:
             os.kill(p.pid, signal.SIGKILL)
             p.wait()
+    # a killed jackd leaves its semaphores and shared memory behind; left to pile up over
+    # many runs they stop later servers from starting on this machine
+    from pathlib import Path
+
+    for f in Path("/dev/shm").glob(f"jack*{name}*"):
+        f.unlink(missing_ok=True)
 
 
 def test_audio_server_killed(private_jack, tmp_path):
