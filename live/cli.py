@@ -357,14 +357,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    own_process = argv is None  # the `sideman` command itself, not a call from Python
+    if own_process:
+        import faulthandler
+
+        faulthandler.enable()  # a crash in a native library prints every thread's stack
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        rc = args.func(args)
     except SidemanError as exc:
         print(f"sideman: error: {exc}", file=sys.stderr)
-        return 2
+        rc = 2
     except KeyboardInterrupt:
-        return 130
+        rc = 130
+    if own_process and args.command == "jam":
+        # The take is written and every file closed. Tearing down the interpreter now
+        # would free pyo objects after their server has shut down, and rtmidi/JACK
+        # clients in whatever order the collector picks: a rare SIGSEGV at exit (seen
+        # once in CI after a clean take). Nothing is left to save: leave at once.
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
 
 
 if __name__ == "__main__":
