@@ -105,28 +105,10 @@ def read_piano(path: str | Path) -> tuple[list[MNote], float, int]:
         InputFileError: as ``read_performance``, or no pitched notes, or too many.
     """
     from live.midifile import read_performance
-    from live.studio.common import DRUM_CHANNEL, MAX_BEATS, MAX_NOTES
+    from live.studio.common import MAX_BEATS, MAX_NOTES, pitched_notes
 
     perf = read_performance(path)
-    bps = perf.tempo_bpm / 60.0
-    open_: dict[int, tuple[float, int]] = {}
-    notes: list[MNote] = []
-    for t, m in zip(perf.times, perf.messages, strict=True):
-        kind, ch = m[0] & 0xF0, m[0] & 0x0F
-        if kind not in (0x80, 0x90) or ch == DRUM_CHANNEL or len(m) < 3:
-            continue
-        beat = float(t) * bps
-        if m[1] in open_ and (kind == 0x80 or m[2] == 0 or kind == 0x90):
-            s, v = open_.pop(m[1])
-            notes.append(MNote(s, max(beat - s, 1e-3), m[1], v))
-        if kind == 0x90 and m[2] > 0:
-            open_[m[1]] = (beat, m[2])
-        if len(notes) > 4 * MAX_NOTES:
-            raise InputFileError(f"{path}: more than {4 * MAX_NOTES} notes; arrange a song or a part of one")
-    end = float(perf.duration) * bps
-    notes += [MNote(s, max(end - s, 0.25), p, v) for p, (s, v) in open_.items()]
-    if not notes:
-        raise InputFileError(f"{path}: no pitched notes (only drums on channel 10?)")
+    notes = pitched_notes(perf, path, 4 * MAX_NOTES, "arrange a song or a part of one")
     if max(n.end for n in notes) > MAX_BEATS:
         raise InputFileError(f"{path}: longer than {MAX_BEATS:.0f} beats")
     tempo = float(min(300.0, max(30.0, perf.tempo_bpm)))

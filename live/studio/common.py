@@ -62,6 +62,37 @@ def check_free(paths: Iterable[Path], force: bool) -> None:
             raise OutputExistsError(f"{p} exists; use --force to overwrite it or --out DIR for another folder")
 
 
+def pitched_notes(perf, path: str | Path, max_notes: int, too_many: str) -> list[MNote]:
+    """Every pitched note of a performance (channel 10 is drums, left out), in beats of
+    its first tempo; a note struck again while sounding ends there, a note never
+    released lasts to the end (at least a 16th).
+
+    Raises:
+        InputFileError: more than ``max_notes`` notes (the message ends with
+            ``too_many``), or no pitched notes; the message names the file.
+    """
+    bps = perf.tempo_bpm / 60.0
+    open_: dict[int, tuple[float, int]] = {}
+    notes: list[MNote] = []
+    for t, m in zip(perf.times, perf.messages, strict=True):
+        kind, ch = m[0] & 0xF0, m[0] & 0x0F
+        if kind not in (0x80, 0x90) or ch == DRUM_CHANNEL or len(m) < 3:
+            continue
+        beat = float(t) * bps
+        if m[1] in open_:  # a note-off, or the same key struck again: the sounding one ends
+            s, v = open_.pop(m[1])
+            notes.append(MNote(s, max(beat - s, 1e-3), m[1], v))
+        if kind == 0x90 and m[2] > 0:
+            open_[m[1]] = (beat, m[2])
+        if len(notes) > max_notes:
+            raise InputFileError(f"{path}: more than {max_notes} notes; {too_many}")
+    end = float(perf.duration) * bps
+    notes += [MNote(s, max(end - s, 0.25), p, v) for p, (s, v) in open_.items()]
+    if not notes:
+        raise InputFileError(f"{path}: no pitched notes (only drums on channel 10?)")
+    return notes
+
+
 def read_melody(path: str | Path, max_notes: int = MAX_NOTES) -> Melody:
     """The top line of a MIDI file's pitched notes (channel 10 is drums, left out).
 
@@ -72,29 +103,8 @@ def read_melody(path: str | Path, max_notes: int = MAX_NOTES) -> Melody:
     from live.midifile import read_performance
 
     perf = read_performance(path)
-    bps = perf.tempo_bpm / 60.0
-    open_: dict[int, tuple[float, int]] = {}
-    raw: list[MNote] = []
-    for t, m in zip(perf.times, perf.messages, strict=True):
-        kind, ch = m[0] & 0xF0, m[0] & 0x0F
-        if kind not in (0x80, 0x90) or ch == DRUM_CHANNEL or len(m) < 3:
-            continue
-        beat = float(t) * bps
-        if kind == 0x90 and m[2] > 0:
-            if m[1] in open_:
-                s, v = open_.pop(m[1])
-                raw.append(MNote(s, max(beat - s, 1e-3), m[1], v))
-            open_[m[1]] = (beat, m[2])
-        elif m[1] in open_:
-            s, v = open_.pop(m[1])
-            raw.append(MNote(s, max(beat - s, 1e-3), m[1], v))
-        if len(raw) > max_notes:
-            raise InputFileError(f"{path}: more than {max_notes} notes; the studio takes a melody or an idea, "
-                                 "not a whole piece (cut it shorter)")
-    end = float(perf.duration) * bps
-    raw += [MNote(s, max(end - s, 0.25), p, v) for p, (s, v) in open_.items()]
-    if not raw:
-        raise InputFileError(f"{path}: no pitched notes (only drums on channel 10?)")
+    raw = pitched_notes(perf, path, max_notes, "the studio takes a melody or an idea, not a whole piece "
+                                                "(cut it shorter)")
     notes = top_line(raw)
     if notes[-1].end > MAX_BEATS:
         raise InputFileError(f"{path}: {notes[-1].end:.0f} beats long; at most {MAX_BEATS:.0f} beats")
