@@ -31,6 +31,26 @@ class Performance:
     duration: float
 
 
+def check_input_file(path: str | os.PathLike, expected: str, max_bytes: int, too_big: str = "too big") -> Path:
+    """The checks every input file gets before it is read: it exists, is a file, is not
+    empty and not bigger than ``max_bytes``. Returns it as a Path.
+
+    Raises:
+        InputFileError: naming the file and what is wrong (``expected``: what it should be).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(f"{p}: no such file")
+    if not p.is_file():
+        raise InputFileError(f"{p}: not a file")
+    size = p.stat().st_size
+    if size == 0:
+        raise InputFileError(f"{p}: empty file (expected {expected})")
+    if size > max_bytes:
+        raise InputFileError(f"{p}: {size} bytes is {too_big} (at most {max_bytes})")
+    return p
+
+
 def read_performance(path: str | os.PathLike) -> Performance:
     """Read a Standard MIDI File; every track merged, channel messages only.
 
@@ -39,16 +59,7 @@ def read_performance(path: str | os.PathLike) -> Performance:
     """
     import mido
 
-    p = Path(path)
-    if not p.exists():
-        raise InputFileError(f"{p}: no such file")
-    if not p.is_file():
-        raise InputFileError(f"{p}: not a file")
-    size = p.stat().st_size
-    if size == 0:
-        raise InputFileError(f"{p}: empty file (expected a Standard MIDI File)")
-    if size > MAX_MIDI_BYTES:
-        raise InputFileError(f"{p}: {size} bytes is too big for a performance (at most {MAX_MIDI_BYTES})")
+    p = check_input_file(path, "a Standard MIDI File", MAX_MIDI_BYTES, "too big for a performance")
     with open(p, "rb") as f:
         head = f.read(4)
     if head != b"MThd":

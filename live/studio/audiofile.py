@@ -52,16 +52,9 @@ def read_wav(path: str | Path) -> Audio:
         InputFileError: missing, empty, too big, not RIFF/WAVE, an unsupported encoding,
             no audio, or truncated; the message names the file and what is wrong.
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputFileError(f"{p}: no such file")
-    if not p.is_file():
-        raise InputFileError(f"{p}: not a file")
-    size = p.stat().st_size
-    if size == 0:
-        raise InputFileError(f"{p}: empty file (expected a WAV file)")
-    if size > MAX_WAV_BYTES:
-        raise InputFileError(f"{p}: {size} bytes is too big (at most {MAX_WAV_BYTES})")
+    from live.midifile import check_input_file
+
+    p = check_input_file(path, "a WAV file", MAX_WAV_BYTES)
     raw = p.read_bytes()
     if len(raw) < 12 or raw[:4] not in (b"RIFF", b"RIFX") or raw[8:12] != b"WAVE":
         raise InputFileError(f"{p}: not a WAV file (starts with {raw[:12]!r}, expected b'RIFF....WAVE')")
