@@ -39,3 +39,7 @@ class StyleError(SidemanError, ValueError):
 
 class ChartError(SidemanError, ValueError):
     """A chord chart file is missing, unreadable or invalid."""
+
+
+class OutputFileError(SidemanError, OSError):
+    """An output file or folder cannot be written (no permission, disk full, not a folder)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from live.atomicfile import atomic_write  # noqa: F401  (imported from here by older code)
 from live.errors import InputFileError
 
 MAX_MIDI_BYTES = 16 * 1024 * 1024
@@ -130,18 +131,6 @@ class FileInput:
         self.i = i
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: never half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_take(path: Path, events: np.ndarray, sr: int, tracks: list[tuple[int, str, int, int]],
                bpm: float, meter: int) -> None:
     """Write recorded events as a type-1 MIDI file, one track per part.
@@ -222,50 +211,91 @@ class TakeJournal:
 
     A header (magic, a JSON length, JSON: sample rate, tempo, meter, tracks, start
     time) and then fixed 12-byte records. Every ``flush`` appends what the recorder
-    holds beyond what is already on disk and hands it to the kernel, so a process
-    killed with SIGKILL loses at most what was recorded since the last flush; a record
-    cut short by the kill is ignored when the journal is read.
+    holds beyond what is already on disk and fsyncs it, so a process killed with
+    SIGKILL (or a power cut) loses at most what was recorded since the last flush; a
+    record cut short by the kill is ignored when the journal is read.
+
+    When the disk refuses a write (full, file size limit), the file is cut back to its
+    last whole record and ``flush`` raises; the events stay in the recorder and the
+    next flush tries them again, so the journal never holds a torn record in the middle.
 
     Threading: the audio clock only appends to the ``Recorder`` (arrays preallocated,
     ``n`` published after the element is written); ``flush`` runs on a writer thread
-    (``JournalWriter``) or the control thread, never on the audio clock.
+    (``JournalWriter``), inline between blocks offline, or on the control thread,
+    never on the audio clock.
     """
 
     def __init__(self, path: Path, recorder, header: dict) -> None:
         import json
 
+        from live.atomicfile import describe
+        from live.errors import OutputFileError
+
         self.path = Path(path)
         self.recorder = recorder
         self.written = 0
-        self.f = open(self.path, "wb")
+        self.closed = False
         meta = json.dumps(header).encode()
-        self.f.write(JOURNAL_MAGIC + len(meta).to_bytes(4, "little") + meta)
-        self._flush_os()
+        try:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            raise OutputFileError(describe(exc, self.path, "starting the take's journal")) from exc
+        self.size = 0
+        try:
+            self._append(JOURNAL_MAGIC + len(meta).to_bytes(4, "little") + meta)
+        except OSError as exc:
+            self.close(remove=True)
+            raise OutputFileError(describe(exc, self.path, "starting the take's journal")) from exc
 
-    def _flush_os(self) -> None:
-        self.f.flush()
-        os.fsync(self.f.fileno())
+    def _append(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                k = os.write(self.fd, view)
+                view = view[k:]
+            os.fsync(self.fd)
+        except OSError:
+            try:  # no torn record left behind: back to the last whole one
+                os.ftruncate(self.fd, self.size)
+                os.lseek(self.fd, self.size, os.SEEK_SET)
+            except OSError:
+                pass
+            raise
+        self.size += len(data)
 
     def flush(self) -> int:
-        """Append the events recorded since the last flush; returns how many."""
+        """Append the events recorded since the last flush; returns how many.
+
+        Raises:
+            OSError: the disk refused them (they are tried again next time).
+        """
         rec = self.recorder
         n = min(rec.n, rec.capacity)
         k = n - self.written
-        if k <= 0 or self.f.closed:
+        if k <= 0 or self.closed:
             return 0
         a = np.empty(k, JOURNAL_DTYPE)
         s = slice(self.written, n)
         a["frame"], a["track"], a["status"] = rec.frame[s], rec.track[s], rec.status[s]
         a["d1"], a["d2"] = rec.d1[s], rec.d2[s]
-        self.f.write(a.tobytes())
-        self._flush_os()
+        self._append(a.tobytes())
         self.written = n
         return k
 
-    def close(self, remove: bool = False) -> None:
-        if not self.f.closed:
-            self.flush()
-            self.f.close()
+    def crash(self) -> None:
+        """Close the file without a last flush: what a killed process leaves (tests)."""
+        if not self.closed:
+            os.close(self.fd)
+            self.closed = True
+
+    def close(self, remove: bool = False, flush: bool = True) -> None:
+        if not self.closed:
+            try:
+                if flush:
+                    self.flush()
+            finally:
+                os.close(self.fd)
+                self.closed = True
         if remove:
             self.path.unlink(missing_ok=True)
 

@@ -4,8 +4,9 @@ write the take.
 Threading model: everything here runs on the control thread except ``Engine.tick``
 (audio clock, called by pyo), ``Planner.step`` (planner thread live; inline after
 each block offline) and, live, two helper threads that never touch the audio clock:
-``JournalWriter`` (appends the recording to ``jam.journal`` every half second, so a
-crash loses at most that) and ``Supervisor`` (watches the MIDI ports every 200 ms,
+``JournalWriter`` (appends the recording to ``jam.journal`` every half second and
+fsyncs it and the WAV being recorded, so a crash loses at most that; offline the
+journal is appended inline every half second of audio) and ``Supervisor`` (watches the MIDI ports every 200 ms,
 ends the notes of a controller that went away and reconnects it when it is back).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import sys
 import threading
 import time
@@ -22,7 +24,8 @@ from importlib import resources
 from pathlib import Path
 
 from live.engine import Engine
-from live.errors import DeviceError, OutputExistsError
+from live.atomicfile import MIN_FREE_BYTES, WavRecording, check_out_dir, describe, temp_path
+from live.errors import DeviceError, OutputExistsError, OutputFileError
 from live.midifile import FileInput, TakeJournal, journal_path, read_performance, recover_journal, write_take
 from live.quiet import import_pyo, quiet_fds
 
@@ -75,6 +78,7 @@ class JamResult:
     stats: dict = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     audio_lost: bool = False  # the audio server went away mid-take (the take up to there is saved)
+    write_error: str = ""  # the disk refused part of the take (what was recorded before is kept)
 
 
 def boot_server(pyo, backend: str, sr: int, block: int, device: str | None):
@@ -124,14 +128,17 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         DeviceError: audio or MIDI cannot be opened.
         InputFileError: ``input_file`` is not a playable MIDI file.
         OutputExistsError: the take's files exist and ``force`` is False.
+        OutputFileError: ``out_dir`` cannot be written or has too little free space
+            (before a note is played); or the disk refused part of the take while it
+            played: raised after the take, with what was kept (the music is not stopped).
     """
     from live.midi_io import jack_setting, open_ports, pick_api
 
     t_wall = time.perf_counter()
     backend = pick_backend(backend if backend != "auto" else rig.audio.backend)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     record = rig.record.enabled
+    # a minute of the recording (24-bit stereo) must fit before a note is played
+    out = check_out_dir(out_dir, max(MIN_FREE_BYTES, rig.audio.sample_rate * 6 * 60) if record else MIN_FREE_BYTES)
     wav, mid, png = out / "jam.wav", out / "jam.mid", out / "jam.png"
     recover_crashed_take(out, progress)
     if record and not force:
@@ -161,7 +168,9 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
     server = boot_server(pyo, backend, sr, block, rig.audio.device)
     ports = None
     journal = None
+    recording = None
     audio_lost = False
+    disk = DiskTrouble(progress)
     try:
         parts, musician, mixer = build_band(rig)
         mixer.out()
@@ -194,7 +203,8 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         engine.planner.step()  # first call compiles and allocates before the clock runs
         server.setCallback(engine.tick)
         if record:
-            server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
+            recording = WavRecording(server, wav)  # .jam.wav.part until the take is over
+            journal = TakeJournal(journal_path(mid), engine.recorder, _journal_header(engine))
         progress(f"ready in {time.perf_counter() - t_wall:.2f} s (model loaded, kernels compiled, band built)")
         what = Path(input_file).name if input_file else "you: play on sideman:in (Ctrl-C ends the take)"
         if band_only:
@@ -203,18 +213,21 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
                     f"on {backend} at {sr} Hz / {block} frames, playing {what}")
         if backend == "offline":
             progress(announce)
-            run_offline(server, engine, perf, seconds, progress, ends_take=setup.ends_take)
+            run_offline(server, engine, perf, seconds, progress, ends_take=setup.ends_take, journal=journal,
+                        disk=disk)
         else:
-            if record:
-                journal = TakeJournal(journal_path(mid), engine.recorder, _journal_header(engine))
             sup = Supervisor(engine, ports, progress, midi_in=midi_in or rig.input.port,
                              hardware_in=perf is None and not (midi_in or rig.input.port),
                              clock_in=rig.input.clock) if ports else None
-            with JournalWriter(journal), sup or nullcontext():
+            with JournalWriter(journal, disk=disk, wav=recording), sup or nullcontext():
                 audio_lost = _run_live(server, engine, perf, seconds, progress, on_ready,
                                        ends_take=setup.ends_take, announce=announce)
         if record and not audio_lost:
             server.recstop()
+            try:
+                recording.finish(keep_partial=True)
+            except OutputFileError as exc:  # said once, after the take (the final word on the WAV)
+                disk.final = str(exc)
     finally:
         if not audio_lost:
             shutdown_server(server)
@@ -225,19 +238,33 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
     if audio_lost:
         messages.append(f"the audio server went away at {engine.clock.block_end / sr:.1f} s: the take up to "
                         "there is saved; start it again (e.g. `jackd -d alsa`) and run `sideman jam` again")
-    result = JamResult(backend, input_file or "live", wav if record else None,
+    if recording is not None and audio_lost:  # pyo never closed it: its header still says "empty"
+        from live.midifile import repair_wav
+
+        try:
+            repair_wav(recording.tmp)
+            os.replace(recording.tmp, wav)
+        except OSError as exc:
+            disk.failed(describe(exc, wav, "saving"))
+    result = JamResult(backend, input_file or "live", wav if record and wav.exists() else None,
                        mid if record else None, png if record and not audio_lost else None,
                        engine.clock.block_end / sr, time.perf_counter() - t_wall,
                        stats=_stats(engine), messages=messages, audio_lost=audio_lost)
     if record:
-        if audio_lost:
-            from live.midifile import repair_wav
-
-            repair_wav(wav)  # pyo never closed it: its header still says "empty"
         what = setup.chart.title if setup.chart is not None and perf is None else Path(result.input).name
-        save_take(engine, mid, png, title=f"{rig.name}: {what}", plot=not audio_lost)
-        if journal is not None:
-            journal.close(remove=True)  # the .mid is on disk: the journal has done its job
+        try:
+            save_take(engine, mid, png, title=f"{rig.name}: {what}", plot=not audio_lost)
+        except OutputFileError as exc:
+            # the journal holds the take (up to where the disk filled): keep it for --recover
+            journal.close(flush=False)
+            raise OutputFileError(
+                f"{exc}; the take is kept in {journal.path}: free some space and run "
+                f"`sideman takes --recover --folder {out}`") from exc
+        journal.close(remove=True, flush=False)  # the .mid is on disk: the journal has done its job
+        if disk.final or disk.first:
+            result.write_error = disk.final or disk.first
+            kept = " and ".join(str(p) for p in (result.mid, result.png) if p is not None)
+            raise OutputFileError(f"{result.write_error}; the music was not stopped, and {kept} are complete")
     return result
 
 
@@ -252,8 +279,11 @@ def recover_crashed_take(out: Path, progress=print) -> Path | None:
     j = journal_path(out / "jam.mid")
     if not j.exists():
         return None
+    wav = temp_path(out / "jam.wav")  # the recording under its temporary name
+    if not wav.exists():
+        wav = out / "jam.wav"  # a take before recordings had one
     try:
-        mid, wav, notes = recover_journal(j, out / "jam.wav")
+        mid, wav, notes = recover_journal(j, wav)
     except (InputFileError, OSError, KeyError, ValueError) as exc:
         progress(f"note: {j} was left by a crash but cannot be read ({exc}); it is kept as it is")
         return None
@@ -262,23 +292,59 @@ def recover_crashed_take(out: Path, progress=print) -> Path | None:
     return mid
 
 
+class DiskTrouble:
+    """The first write the disk refused during a take, said once; the take goes on.
+
+    Thread: ``failed`` is called by the journal writer thread or the control thread."""
+
+    def __init__(self, progress=print) -> None:
+        self.progress = progress
+        self.first = ""
+        self.final = ""  # the WAV's own account once it is closed, when it was cut short
+        self.count = 0
+
+    def failed(self, msg: str) -> None:
+        self.count += 1
+        if not self.first:
+            self.first = msg
+            self.progress(f"note: {msg}: the band plays on; what was recorded before is kept")
+
+
 class JournalWriter:
     """Flushes a ``TakeJournal`` every ``JOURNAL_PERIOD_S`` on its own thread (never the
-    audio clock). A context manager; ``None`` journals do nothing."""
+    audio clock), and fsyncs the WAV pyo is recording (``wav``, a ``WavRecording``), so
+    a crash, even a power cut, loses at most the last period. A write the disk refuses
+    is told to ``disk`` once and tried again next period. A context manager; ``None``
+    journals do nothing."""
 
-    def __init__(self, journal: TakeJournal | None, period: float = JOURNAL_PERIOD_S) -> None:
+    def __init__(self, journal: TakeJournal | None, period: float = JOURNAL_PERIOD_S,
+                 disk: DiskTrouble | None = None, wav: WavRecording | None = None) -> None:
         self.journal = journal
         self.period = period
+        self.disk = disk or DiskTrouble(lambda _msg: None)
+        self.wav = wav
         self.errors = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sideman-journal", daemon=True)
 
+    def flush(self) -> None:
+        try:
+            self.journal.flush()
+        except OSError as exc:  # disk full, folder gone: the take in memory is still written at the end
+            self.errors += 1
+            self.disk.failed(describe(exc, self.journal.path))
+        if self.wav is not None:
+            try:
+                self.wav.sync()
+            except OSError:
+                pass
+            if self.wav.stalled():
+                self.disk.failed(f"{self.wav.why()} while writing {self.wav.path}: the recording "
+                                 f"stops at {self.wav.on_disk_s():.1f} s")
+
     def _run(self) -> None:
         while not self._stop.wait(self.period):
-            try:
-                self.journal.flush()
-            except OSError:  # disk full, folder gone: the take in memory is still written at the end
-                self.errors += 1
+            self.flush()
 
     def __enter__(self) -> JournalWriter:
         if self.journal is not None:
@@ -289,10 +355,7 @@ class JournalWriter:
         if self.journal is not None:
             self._stop.set()
             self._thread.join(timeout=2.0)
-            try:
-                self.journal.flush()
-            except OSError:
-                self.errors += 1
+            self.flush()
 
 
 class Supervisor:
@@ -494,10 +557,12 @@ def _follow_band_end(engine: Engine, stop_at: int | None, now: int) -> int | Non
     return stop_at
 
 
-def run_offline(server, engine: Engine, perf, seconds, progress, ends_take: bool = False) -> None:
+def run_offline(server, engine: Engine, perf, seconds, progress, ends_take: bool = False,
+                journal: TakeJournal | None = None, disk: DiskTrouble | None = None) -> None:
     """Drive an offline (manual) server block by block, the planner inline after each block,
     until the input file's band has ended and rung out, or ``seconds`` have been rendered.
-    ``ends_take``: the band's own end (a chart's ending) ends the take too."""
+    ``ends_take``: the band's own end (a chart's ending) ends the take too. ``journal``
+    is appended every ``JOURNAL_PERIOD_S`` of audio (a killed render loses at most that)."""
     sr, block = engine.clock.sr, engine.clock.block
     src = engine.file_source
     if src is not None:
@@ -509,10 +574,15 @@ def run_offline(server, engine: Engine, perf, seconds, progress, ends_take: bool
     shown = -1
     stop_at = None
     max_frames = int((total + 60.0) * sr)
+    writer = JournalWriter(journal, disk=disk) if journal is not None else None
+    flush_every, next_flush = int(JOURNAL_PERIOD_S * sr), int(JOURNAL_PERIOD_S * sr)
     while engine.clock.block_end < max_frames:
         server.process()
         engine.planner.step()
         now = engine.clock.block_end
+        if writer is not None and now >= next_flush:
+            writer.flush()
+            next_flush = now + flush_every
         if seconds is not None and now >= seconds * sr:
             break
         stop_at = _follow_input_end(engine, stop_at, now)
@@ -527,6 +597,8 @@ def run_offline(server, engine: Engine, perf, seconds, progress, ends_take: bool
     engine.request_stop()
     for _ in range(int(0.3 * sr / block) + 1):  # silence, then let the releases ring
         server.process()
+    if writer is not None:
+        writer.flush()
 
 
 def _run_live(server, engine: Engine, perf, seconds, progress, on_ready, ends_take: bool = False,

@@ -6,6 +6,7 @@ the test runs it on by as many blocks as the planner took in wall time."""
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
@@ -247,8 +248,7 @@ def test_journal_round_trip_and_crash_leftovers(tmp_path):
     r.add(30, MUSICIAN, 0x90, 64, 90)
     r.add(40, MUSICIAN, 0x80, 60, 0)
     assert j.flush() == 2 and j.flush() == 0
-    j.f.write(b"\x01\x02\x03")  # a record cut short by the kill
-    j.f.flush()
+    os.write(j.fd, b"\x01\x02\x03")  # a record cut short by the kill
     header, ev = read_journal(tmp_path / "jam.journal")
     assert header["sr"] == SR and ev.tolist() == r.events().tolist()
     closed = close_open_notes(ev, 50)
@@ -285,7 +285,7 @@ def test_jam_at_start_recovers_a_crashed_take(tmp_path):
     r.add(100, MUSICIAN, 0x90, 60, 100)
     r.add(200, 0, 0x90, 36, 90)
     j.flush()
-    j.f.close()  # killed: never closed properly, never turned into jam.mid
+    j.crash()  # killed: never closed properly, never turned into jam.mid
     said: list[str] = []
     mid = recover_crashed_take(tmp_path, progress=said.append)
     assert mid is not None and mid.name == "jam-recovered-20261125-070000.mid", said
@@ -308,7 +308,7 @@ def test_takes_recover_makes_a_crashed_take_playable_and_lists_it(tmp_path, caps
                                              "tracks": [(-1, "musician", 0, 0)]})
     r.add(100, MUSICIAN, 0x90, 60, 100)
     j.flush()
-    j.f.close()  # the jam was killed
+    j.crash()  # the jam was killed
     assert main(["takes", "--recover", "--folder", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert (gig / "jam-recovered-20261125-070000.mid").exists() and not (gig / "jam.journal").exists()
