@@ -2,7 +2,10 @@
 
 A rig is a YAML file a musician copies and edits (the fields are listed in
 docs/rigs.md; the built-in rigs live in the top-level ``rigs/`` folder, installed
-as the package ``live.rigs``). A rig is read once, checked completely and turned
+as the package ``live.rigs``). The fields themselves, with their kinds, ranges,
+choices and defaults, are data in live/rigschema.py: the key lists, plain defaults
+and ranges used here come from there, and so does the reference in docs/rigs.md
+(``sideman rig docs``). live/rigschema.py says how to add a field. A rig is read once, checked completely and turned
 into frozen dataclasses. After that its values are trusted: nothing downstream
 re-checks them. Every problem is a :class:`RigError` that names the file, the
 line, the dotted field, what is allowed and what was received::
@@ -28,7 +31,6 @@ import difflib
 import importlib.resources
 import io
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,45 +50,26 @@ from live.yamlcheck import is_int as _is_int
 from live.yamlcheck import parse_node
 from live.yamlcheck import shown as _shown
 
-MODES = ("lead", "chords", "chart", "duet")
-ACCOMPANISTS = ("model", "rules")
-ROLES = ("bass", "comp", "drums", "pad", "lead")
-INSTRUMENTS = ("piano", "epiano", "organ", "pad", "strings", "bass", "upright", "kit", "lead")
-ACTIONS = ("start", "stop", "panic", "tempo_up", "tempo_down", "tap_tempo", "fill", "break", "next_variation",
-           "ending")
-CONTROL_TYPES = ("cc", "note", "program")
-BACKENDS = ("auto", "jack", "portaudio", "offline")
-SAMPLE_RATES = (44100, 48000, 88200, 96000)
-MAX_PARTS = 8
-DEFAULT_RIG = "pop-band"
+# The schema (live/rigschema.py) owns the fields, their ranges and defaults; its constants are
+# re-exported here, where the rest of Sideman has always found them.
+from live import rigschema as S
+from live.rigschema import ACCOMPANISTS as ACCOMPANISTS
+from live.rigschema import ACTIONS as ACTIONS
+from live.rigschema import BACKENDS as BACKENDS
+from live.rigschema import CONTROL_TYPES as CONTROL_TYPES
+from live.rigschema import DEFAULT_BAND as DEFAULT_BAND
+from live.rigschema import DEFAULT_RIG as DEFAULT_RIG
+from live.rigschema import DUET_BAND as DUET_BAND
+from live.rigschema import INSTRUMENTS as INSTRUMENTS
+from live.rigschema import MAX_PARTS as MAX_PARTS
+from live.rigschema import MODES as MODES
+from live.rigschema import NAME_ROLES as NAME_ROLES
+from live.rigschema import PART_NAME as PART_NAME
+from live.rigschema import ROLE_DEFAULTS as ROLE_DEFAULTS
+from live.rigschema import ROLES as ROLES
+from live.rigschema import SAMPLE_RATES as SAMPLE_RATES
+from live.rigschema import RoleDefaults as RoleDefaults
 
-PART_NAME = re.compile(r"[a-z][a-z0-9_-]*")
-
-
-@dataclass(frozen=True, slots=True)
-class RoleDefaults:
-    """What a band part gets for each field it leaves out, by role."""
-
-    instrument: str
-    channel: int
-    program: int
-    low: int
-    high: int
-
-
-ROLE_DEFAULTS = {
-    "bass": RoleDefaults("bass", 2, 34, 28, 55),
-    "comp": RoleDefaults("epiano", 3, 5, 52, 76),
-    "pad": RoleDefaults("pad", 4, 89, 48, 84),
-    "drums": RoleDefaults("kit", 10, 1, 35, 81),
-    "lead": RoleDefaults("lead", 5, 12, 60, 84),  # the duet's voice: GM 12 = vibraphone
-}
-# Parts with these names may leave out `role`.
-NAME_ROLES = {"bass": "bass", "keys": "comp", "comp": "comp", "drums": "drums", "pad": "pad", "lead": "lead"}
-# The band used when a rig has no `band:` key at all.
-DEFAULT_BAND = ("bass", "keys", "drums")
-# ... and in duet mode the voice that answers the musician.
-DUET_BAND = DEFAULT_BAND + ("lead",)
 #: Fields a chart sets for the rig (its own, unless the caller forces them: --tempo).
 CHART_FIELDS = ("tempo", "style", "swing")
 
@@ -213,23 +196,66 @@ class Rig:
 # --- value checks (shared with styles: live/yamlcheck.py)
 
 
-def _buffer(v: Any, field: str) -> int:
-    if not _is_int(v) or not 16 <= v <= 4096 or v & (v - 1):
-        raise _Bad(f"{field} must be a power of two 16..4096, got {_shown(v)}")
+def _power2(v: Any, field: str, lo: int, hi: int) -> int:
+    if not _is_int(v) or not lo <= v <= hi or v & (v - 1):
+        raise _Bad(f"{field} must be a power of two {lo}..{hi}, got {_shown(v)}")
     return v
 
 
-# --- reading YAML nodes
+# --- reading YAML nodes, as the schema (live/rigschema.py) says
 
-_TOP_KEYS = ("name", "mode", "style", "styles", "tempo", "meter", "swing", "count_in", "intro", "sync_start",
-             "follow_tempo", "accompanist", "chart", "loop", "input", "audio", "midi_out", "band", "controls",
-             "record")
-_INPUT_KEYS = ("port", "channels", "split", "thru", "thru_channel", "instrument", "program", "volume", "clock")
-_AUDIO_KEYS = ("backend", "sample_rate", "buffer", "device")
-_MIDI_OUT_KEYS = ("port", "clock")
-_PART_KEYS = ("role", "instrument", "channel", "program", "volume", "pan", "low", "high", "enabled")
-_CONTROL_KEYS = ("action", "type", "number", "channel")
-_RECORD_KEYS = ("enabled", "folder")
+# The keys each section allows, in the schema's order (also read by older tests and tools).
+_TOP_KEYS = S.TOP.keys
+_INPUT_KEYS = S.INPUT.keys
+_AUDIO_KEYS = S.AUDIO.keys
+_MIDI_OUT_KEYS = S.MIDI_OUT.keys
+_PART_KEYS = S.PART.keys
+_CONTROL_KEYS = S.CONTROL.keys
+_RECORD_KEYS = S.RECORD.keys
+
+_NOT_GIVEN: Any = object()
+
+
+def _get(doc: _Doc, m: _Entries, prefix: str, f: S.Field, default: Any = _NOT_GIVEN) -> Any:
+    """The plain field ``f`` read from ``m`` and checked by its kind, range or choices.
+
+    Left out, it is the schema's default; a computed default (``S.Computed``, described in
+    the schema in words) is worked out by the caller and passed as ``default``.
+    """
+    if default is _NOT_GIVEN:
+        if isinstance(f.default, S.Computed):
+            raise TypeError(f"rig field {prefix}.{f.name} has a computed default: pass it")
+        default = None if f.default is S.REQUIRED else f.default
+    if f.kind == "int":
+        return doc.get(m, prefix, f.name, default, _int, f.lo, f.hi, null_ok=f.null_ok)
+    if f.kind == "number":
+        return doc.get(m, prefix, f.name, default, _num, f.lo, f.hi)
+    if f.kind == "power2":
+        return doc.get(m, prefix, f.name, default, _power2, f.lo, f.hi)
+    if f.kind == "bool":
+        return doc.get(m, prefix, f.name, default, _bool)
+    if f.kind == "text":
+        return doc.get(m, prefix, f.name, default, _str, null_ok=f.null_ok)
+    if f.kind == "choice":
+        return doc.get(m, prefix, f.name, default, _choice, f.choices)
+    raise TypeError(f"rig field {prefix}.{f.name} of kind {f.kind} has reading code of its own")
+
+
+def _read_fields(doc: _Doc, section: S.Section, m: _Entries, prefix: str, *,
+                 given: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every field of ``section``, in the schema's order (which is the order errors are found
+    in): plain ones read by :func:`_get` (``defaults``: their computed defaults), the others
+    taken from ``given`` (a value, or a function that reads it)."""
+    given = given or {}
+    defaults = defaults or {}
+    out: dict[str, Any] = {}
+    for f in section.fields:
+        if f.name in given:
+            v = given[f.name]
+            out[f.name] = v() if callable(v) else v
+        else:
+            out[f.name] = _get(doc, m, prefix, f, defaults.get(f.name, _NOT_GIVEN))
+    return out
 
 
 def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | None,
@@ -239,18 +265,19 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | 
     forced = forced or {}
     doc = _Doc(label, root, RigError)
     top = doc.mapping(root, "rig", _TOP_KEYS)
+    T = S.TOP
     g = doc.get
-    folder = styles if styles is not None else g(top, "", "styles", None, _folder, base)
-    mode = g(top, "", "mode", "lead", _choice, MODES)
+    folder = styles if styles is not None else g(top, "", "styles", T["styles"].default, _folder, base)
+    mode = _get(doc, top, "", T["mode"])
     if forced.get("chart") is not None and mode not in ("chart", "duet"):
         mode = "chart"  # sideman jam --chart: play it
     chart_path, chart = _read_chart(doc, top, mode, base, forced)
     style = _read_style(doc, top, folder, chart, forced.get("style"))
     inp = _read_input(doc, doc.section(top, "input", _INPUT_KEYS))
     band = _read_band(doc, top, style, mode)
-    tempo = g(top, "", "tempo", style.tempo, _num, 30, 300)
-    meter = g(top, "", "meter", style.meter, _int, 2, 7)
-    swing = g(top, "", "swing", style.swing, _num, 0.0, 0.75)
+    tempo = _get(doc, top, "", T["tempo"], style.tempo)
+    meter = _get(doc, top, "", T["meter"], style.meter)
+    swing = _get(doc, top, "", T["swing"], style.swing)
     if chart is not None:  # the song's tempo, meter and feel: docs/charts.md
         tempo = chart.tempo if chart.tempo is not None else tempo
         meter = chart.meter
@@ -258,7 +285,7 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | 
     tempo = float(forced.get("tempo", tempo))
     swing = float(forced.get("swing", swing))
     rig = Rig(
-        name=g(top, "", "name", stem, _str),
+        name=_get(doc, top, "", T["name"], stem),
         source=source,
         mode=mode,
         style=style.name,
@@ -266,11 +293,11 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | 
         tempo=tempo,
         meter=meter,
         swing=swing,
-        count_in=g(top, "", "count_in", 1 if mode == "chart" else 0, _int, 0, 4),
-        intro=g(top, "", "intro", False, _bool),
-        sync_start=g(top, "", "sync_start", True, _bool),
-        follow_tempo=g(top, "", "follow_tempo", False, _bool),
-        accompanist=g(top, "", "accompanist", "model", _choice, ACCOMPANISTS),
+        count_in=_get(doc, top, "", T["count_in"], 1 if mode == "chart" else T["count_in"].default),
+        intro=_get(doc, top, "", T["intro"]),
+        sync_start=_get(doc, top, "", T["sync_start"]),
+        follow_tempo=_get(doc, top, "", T["follow_tempo"]),
+        accompanist=_get(doc, top, "", T["accompanist"]),
         input=inp,
         audio=_read_audio(doc, doc.section(top, "audio", _AUDIO_KEYS)),
         midi_out=_read_midi_out(doc, doc.section(top, "midi_out", _MIDI_OUT_KEYS)),
@@ -299,10 +326,10 @@ def _folder(v: Any, field: str, base: Path | None) -> str | None:
 def _read_style(doc: _Doc, top: _Entries, folder: str | None, chart=None, forced: str | None = None):
     """The rig's style, loaded: its name must be one of the style files found. A chart's
     style wins over the rig's, and a forced one (an override) over both."""
-    from live.styles import DEFAULT_STYLE, open_style, style_names
+    from live.styles import open_style, style_names
 
     names = tuple(style_names(folder))
-    name = doc.get(top, "", "style", DEFAULT_STYLE, _choice, names)
+    name = doc.get(top, "", "style", S.TOP["style"].default, _choice, names)
     if forced is None and chart is not None and chart.style is not None:
         name = chart.style
         if name not in names:
@@ -381,18 +408,7 @@ def _read_loop(doc: _Doc, top: _Entries, chart, forced: dict[str, Any]) -> str |
 
 
 def _read_input(doc: _Doc, m: _Entries) -> InputCfg:
-    g = doc.get
-    return InputCfg(
-        port=g(m, "input", "port", None, _str, null_ok=True),
-        channels=_read_channels(doc, m),
-        split=g(m, "input", "split", None, _int, 0, 127, null_ok=True),
-        thru=g(m, "input", "thru", True, _bool),
-        thru_channel=g(m, "input", "thru_channel", 1, _int, 1, 16),
-        instrument=g(m, "input", "instrument", "piano", _choice, INSTRUMENTS),
-        program=g(m, "input", "program", 1, _int, 1, 128),
-        volume=g(m, "input", "volume", 0.8, _num, 0, 1),
-        clock=g(m, "input", "clock", False, _bool),
-    )
+    return InputCfg(**_read_fields(doc, S.INPUT, m, "input", given={"channels": lambda: _read_channels(doc, m)}))
 
 
 def _read_channels(doc: _Doc, m: _Entries) -> tuple[int, ...]:
@@ -414,26 +430,16 @@ def _read_channels(doc: _Doc, m: _Entries) -> tuple[int, ...]:
     return tuple(channels)
 
 
-def _read_midi_out(doc, m) -> MidiOutCfg:
-    return MidiOutCfg(port=doc.get(m, "midi_out", "port", None, _str, null_ok=True),
-                      clock=doc.get(m, "midi_out", "clock", False, _bool))
+def _read_midi_out(doc: _Doc, m: _Entries) -> MidiOutCfg:
+    return MidiOutCfg(**_read_fields(doc, S.MIDI_OUT, m, "midi_out"))
 
 
 def _read_audio(doc: _Doc, m: _Entries) -> AudioCfg:
-    g = doc.get
-    return AudioCfg(
-        backend=g(m, "audio", "backend", "auto", _choice, BACKENDS),
-        sample_rate=g(m, "audio", "sample_rate", 48000, _choice, SAMPLE_RATES),
-        buffer=g(m, "audio", "buffer", 64, _buffer),
-        device=g(m, "audio", "device", None, _str, null_ok=True),
-    )
+    return AudioCfg(**_read_fields(doc, S.AUDIO, m, "audio"))
 
 
 def _read_record(doc: _Doc, m: _Entries) -> RecordCfg:
-    return RecordCfg(
-        enabled=doc.get(m, "record", "enabled", True, _bool),
-        folder=doc.get(m, "record", "folder", ".", _str),
-    )
+    return RecordCfg(**_read_fields(doc, S.RECORD, m, "record"))
 
 
 def _read_band(doc: _Doc, top: _Entries, style, mode: str = "lead") -> tuple[PartCfg, ...]:
@@ -460,32 +466,23 @@ def _read_band(doc: _Doc, top: _Entries, style, mode: str = "lead") -> tuple[Par
 def _part_defaults(name: str, role: str, style) -> PartCfg:
     d = ROLE_DEFAULTS[role]
     sound = style.sound(role)  # the style's instrument and program for the role
-    return PartCfg(name=name, role=role, instrument=sound.instrument, channel=d.channel, program=sound.program,
-                   volume=0.7, pan=0.0, low=d.low, high=d.high, enabled=True)
+    computed = {"role": role, "instrument": sound.instrument, "channel": d.channel, "program": sound.program,
+                "low": d.low, "high": d.high}
+    plain = {f.name: f.default for f in S.PART.fields if f.name not in computed}
+    return PartCfg(name=name, **computed, **plain)
 
 
 def _read_part(doc: _Doc, name: str, knode: yaml.Node, vnode: yaml.Node, style) -> PartCfg:
     field = f"band.{name}"
     doc.nodes[field] = knode
     m = doc.mapping(vnode, field, _PART_KEYS)
-    role = doc.get(m, field, "role", NAME_ROLES.get(name), _choice, ROLES)
+    role_field = S.PART["role"]
+    role = _get(doc, m, field, role_field, NAME_ROLES.get(name))
     if role is None:
-        doc.fail(knode, f"{field}.role must be one of {', '.join(ROLES)}, got nothing "
+        doc.fail(knode, f"{field}.role must be {role_field.allowed_words()}, got nothing "
                         f"(only parts named {', '.join(NAME_ROLES)} may leave it out)")
-    d = _part_defaults(name, role, style)
-    g = doc.get
-    part = PartCfg(
-        name=name,
-        role=role,
-        instrument=g(m, field, "instrument", d.instrument, _choice, INSTRUMENTS),
-        channel=g(m, field, "channel", d.channel, _int, 1, 16),
-        program=g(m, field, "program", d.program, _int, 1, 128),
-        volume=g(m, field, "volume", d.volume, _num, 0, 1),
-        pan=g(m, field, "pan", d.pan, _num, -1, 1),
-        low=g(m, field, "low", d.low, _int, 0, 127),
-        high=g(m, field, "high", d.high, _int, 0, 127),
-        enabled=g(m, field, "enabled", True, _bool),
-    )
+    d = dataclasses.asdict(_part_defaults(name, role, style))
+    part = PartCfg(name=name, **_read_fields(doc, S.PART, m, field, given={"role": role}, defaults=d))
     if part.low >= part.high:
         at = f"{field}.low" if f"{field}.low" in doc.nodes else f"{field}.high"
         doc.fail(doc.locate(at), f"{field}.low must be below {field}.high, "
@@ -535,18 +532,10 @@ def _read_controls(doc: _Doc, top: _Entries) -> tuple[ControlCfg, ...]:
         field = f"controls[{i}]"
         doc.nodes[field] = item
         m = doc.mapping(item, field, _CONTROL_KEYS)
-        required = {"action": f"one of {', '.join(ACTIONS)}",
-                    "type": f"one of {', '.join(CONTROL_TYPES)}",
-                    "number": "0..127"}
-        for key, allowed in required.items():
-            if key not in m:
-                doc.fail(item, f"{field}.{key} must be {allowed}, got nothing")
-        c = ControlCfg(
-            action=doc.get(m, field, "action", None, _choice, ACTIONS),
-            type=doc.get(m, field, "type", None, _choice, CONTROL_TYPES),
-            number=doc.get(m, field, "number", None, _int, 0, 127),
-            channel=doc.get(m, field, "channel", None, _int, 1, 16, null_ok=True),
-        )
+        for f in S.CONTROL.fields:
+            if f.default is S.REQUIRED and f.name not in m:
+                doc.fail(item, f"{field}.{f.name} must be {f.allowed_words()}, got nothing")
+        c = ControlCfg(**_read_fields(doc, S.CONTROL, m, field))
         for j, o in enumerate(controls):
             same_channel = o.channel is None or c.channel is None or o.channel == c.channel
             if (o.type, o.number) == (c.type, c.number) and same_channel:
@@ -575,28 +564,16 @@ def _to_dict(rig: Rig, label: str) -> dict[str, Any]:
         if name in band:
             raise RigError(f"{label} band part names must be unique, got {name!r} twice")
         band[name] = d
-    return {
-        "name": rig.name,
-        "mode": rig.mode,
-        "style": rig.style,
-        "styles": rig.styles,
-        "tempo": rig.tempo,
-        "meter": rig.meter,
-        "swing": rig.swing,
-        "count_in": rig.count_in,
-        "intro": rig.intro,
-        "sync_start": rig.sync_start,
-        "follow_tempo": rig.follow_tempo,
-        "accompanist": rig.accompanist,
-        "input": inp,
-        "audio": _as_dict(rig.audio, AudioCfg, "audio", label),
-        "midi_out": _as_dict(rig.midi_out, MidiOutCfg, "midi_out", label),
-        "band": band,
-        "controls": [_as_dict(c, ControlCfg, f"controls[{i}]", label) for i, c in enumerate(rig.controls)],
-        "record": _as_dict(rig.record, RecordCfg, "record", label),
-        "chart": rig.chart,
-        "loop": rig.loop,
-    }
+    data = {f.name: getattr(rig, f.name) for f in S.TOP.fields}  # every field, in the schema's order
+    data.update(
+        input=inp,
+        audio=_as_dict(rig.audio, AudioCfg, "audio", label),
+        midi_out=_as_dict(rig.midi_out, MidiOutCfg, "midi_out", label),
+        band=band,
+        controls=[_as_dict(c, ControlCfg, f"controls[{i}]", label) for i, c in enumerate(rig.controls)],
+        record=_as_dict(rig.record, RecordCfg, "record", label),
+    )
+    return data
 
 
 def rig_to_dict(rig: Rig) -> dict[str, Any]:
@@ -625,8 +602,9 @@ def _load_text(text: str, *, label: str, source: str, stem: str, base: Path | No
 
 
 def _forced(chart: str | os.PathLike[str] | None, loop: str | None, tempo: float | None) -> dict[str, Any]:
-    if tempo is not None and not 30 <= tempo <= 300:
-        raise RigError(f"--tempo must be 30..300 (beats per minute), got {tempo:g}")
+    lo, hi = S.TOP["tempo"].lo, S.TOP["tempo"].hi
+    if tempo is not None and not lo <= tempo <= hi:
+        raise RigError(f"--tempo must be {lo}..{hi} (beats per minute), got {tempo:g}")
     given = {"chart": None if chart is None else str(chart), "loop": loop, "tempo": tempo}
     return {k: v for k, v in given.items() if v is not None}
 
