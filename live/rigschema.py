@@ -190,7 +190,7 @@ INPUT = Section("input", "`input`", (
     Field("split", "int", None, lo=0, hi=127, null_ok=True, what="MIDI note", example=48,
           doc="notes below it are the chord zone, at/above it the melody zone; 60 = middle C"),
     Field("thru", "bool", True, example=False, doc="echo your notes on MIDI out"),
-    Field("thru_channel", "int", 1, lo=1, hi=16, what="MIDI channel", example=2,
+    Field("thru_channel", "int", 1, lo=1, hi=16, what="MIDI channel", example=16,
           doc="while `thru` is true no band part may use this channel"),
     Field("instrument", "choice", "piano", choices=INSTRUMENTS, allowed_doc="an instrument ([below](#instruments))",
           example="organ", doc="the sound of your own playing"),
@@ -252,7 +252,7 @@ RECORD = Section("record", "`record`", (
 ))
 
 TOP = Section("", "top level", (
-    Field("name", "text", Computed("the file name"), example="gig",
+    Field("name", "text", Computed("the file name"), example="Friday gig",
           doc="shown when a jam starts, in the stage view and in each take's title"),
     Field("mode", "choice", "lead", choices=MODES, example="chords",
           doc="lead: you play the melody and the band harmonises it. chords: your chords (below `input.split`) "

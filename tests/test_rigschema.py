@@ -1,0 +1,260 @@
+"""The rig schema (live/rigschema.py) against the rig reader (live/rig.py) and the reference
+(docs/rigs.md): the three must say the same thing, so a field changed in one place only fails here."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from live import rigschema as S
+from live.cli import main
+from live.errors import OutputFileError, RigError
+from live.rig import AudioCfg, ControlCfg, InputCfg, MidiOutCfg, PartCfg, RecordCfg, Rig, load_rig, rig_to_dict
+from live.rignew import DOCS_PAGE, docs_page, fresh_page
+
+# Where each section's fields sit in a rig file, and a rig around them that loads. The band
+# part is `bass` (its role comes from its name); thru is off there so that any channel is free.
+BASES: dict[str, dict[str, Any]] = {
+    "rig": {},
+    "input": {"input": {}},
+    "audio": {"audio": {}},
+    "midi_out": {"midi_out": {}},
+    "record": {"record": {}},
+    "band": {"input": {"thru": False}, "band": {"bass": {}}},
+    "controls": {"controls": [{"action": "stop", "type": "cc", "number": 20}]},
+}
+# Top-level fields that need others to be read at all.
+NEEDS: dict[str, dict[str, Any]] = {
+    "chart": {"mode": "duet"},
+    "loop": {"mode": "duet", "chart": "aaba-in-eb"},
+}
+PLAIN = [(sec, f) for sec, section in S.SECTIONS.items() for f in section.fields if f.plain]
+LEAVES = [(sec, f) for sec, section in S.SECTIONS.items() for f in section.fields
+          if f.kind not in ("section", "band", "controls")]
+RANGED = [(sec, f) for sec, f in PLAIN if f.kind in ("int", "number", "power2")]
+CHOICES = [(sec, f) for sec, f in PLAIN if f.kind == "choice"]
+DEFAULTED = [(sec, f) for sec, f in LEAVES if not isinstance(f.default, S.Computed) and f.default is not S.REQUIRED]
+
+
+def ident(p: tuple[str, S.Field]) -> str:
+    return f"{p[0]}.{p[1].name}"
+
+
+def dotted(sec: str, name: str) -> str:
+    """The field as errors name it."""
+    return {"rig": name, "band": f"band.bass.{name}", "controls": f"controls[0].{name}"}.get(sec, f"{sec}.{name}")
+
+
+_UNSET: Any = object()
+
+
+def rig_with(sec: str, name: str | None = None, value: Any = _UNSET) -> dict[str, Any]:
+    """The base rig of section ``sec`` (with what field ``name`` needs), ``name`` set to
+    ``value`` when one is given."""
+    data = copy.deepcopy(BASES[sec])
+    if sec == "rig" and name is not None:
+        data.update(copy.deepcopy(NEEDS.get(name, {})))
+    if value is _UNSET:
+        return data
+    if sec == "rig":
+        data[name] = value
+    elif sec == "band":
+        data["band"]["bass"][name] = value
+    elif sec == "controls":
+        data["controls"][0][name] = value
+    else:
+        data[sec][name] = value
+    return data
+
+
+def load(tmp_path: Path, data: dict[str, Any]) -> Rig:
+    path = tmp_path / "gig.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_rig(path)
+
+
+def read_back(rig: Rig, sec: str, name: str) -> Any:
+    """The value the reader made of field ``name`` of section ``sec``."""
+    owner: Any = {"rig": rig, "band": rig.band[0] if rig.band else None,
+                  "controls": rig.controls[0] if rig.controls else None}.get(sec) or getattr(rig, sec)
+    return getattr(owner, name)
+
+
+# --- the reference
+
+
+def test_docs_rigs_md_is_what_the_schema_gives():
+    page = DOCS_PAGE.read_text(encoding="utf-8")
+    assert docs_page(page) == page, (
+        "docs/rigs.md is out of date with live/rigschema.py: run `sideman rig docs` and commit docs/rigs.md")
+
+
+def test_every_field_and_action_is_in_the_reference():
+    page = DOCS_PAGE.read_text(encoding="utf-8")
+    for section in S.SECTIONS.values():
+        for f in section.fields:
+            assert f"| `{f.name}`" in page, f"docs/rigs.md has no row for {section.name or 'rig'}.{f.name}"
+    assert all(f"`{a}`" in page for a in S.ACTIONS)
+
+
+def test_the_command_rewrites_only_the_generated_blocks(tmp_path, capsys):
+    page = tmp_path / "rigs.md"
+    stale = DOCS_PAGE.read_text(encoding="utf-8").replace("| `tempo`", "| `tempo_old`")
+    page.write_text(stale + "\nHand-written words at the end.\n", encoding="utf-8")
+    assert main(["rig", "docs", "--out", str(page), "--check"]) == 1
+    assert "run `sideman rig docs`" in capsys.readouterr().out
+    assert main(["rig", "docs", "--out", str(page)]) == 0
+    assert page.read_text() == DOCS_PAGE.read_text() + "\nHand-written words at the end.\n"
+    assert main(["rig", "docs", "--out", str(page), "--check"]) == 0
+
+
+def test_the_command_writes_a_fresh_page(tmp_path):
+    page = tmp_path / "new.md"
+    assert main(["rig", "docs", "--out", str(page)]) == 0
+    assert page.read_text() == fresh_page()
+    assert docs_page(fresh_page()) == fresh_page()
+    assert "| `thru_channel` | MIDI channel 1..16" in fresh_page()
+
+
+def test_bad_blocks_are_refused():
+    begin = "<!-- generated by: sideman rig docs ({}); edit live/rigschema.py -->\n<!-- end generated -->\n"
+    with pytest.raises(OutputFileError, match=r"^x\.md must have a generated block for each of rig, input"):
+        docs_page("# Rigs\n", "x.md")
+    whole = "".join(begin.format(name) for name in S.BLOCKS)
+    with pytest.raises(OutputFileError, match=r"^x\.md:3 generated block must be one of rig, .*got 'tempo'"):
+        docs_page("# Rigs\n\n" + begin.format("tempo") + whole, "x.md")
+    with pytest.raises(OutputFileError, match=r"generated block 'rig' must appear once"):
+        docs_page(whole + begin.format("rig"), "x.md")
+
+
+# --- schema and reader
+
+
+@pytest.mark.parametrize("sec", list(S.SECTIONS))
+def test_the_reader_accepts_exactly_the_schema_keys(tmp_path, sec):
+    data = rig_with(sec)
+    where = {"rig": data, "band": data.get("band", {}).get("bass"),
+             "controls": (data.get("controls") or [{}])[0]}.get(sec, data.get(sec))
+    where["no_such_key"] = 1
+    with pytest.raises(RigError) as info:
+        load(tmp_path, data)
+    allowed = re.search(r"\(allowed: ([^)]*)\)", str(info.value))
+    assert allowed, str(info.value)
+    assert tuple(allowed.group(1).split(", ")) == S.SECTIONS[sec].keys
+
+
+@pytest.mark.parametrize("cls, section, extra", [
+    (Rig, S.TOP, {"source"}), (InputCfg, S.INPUT, set()), (AudioCfg, S.AUDIO, set()), (MidiOutCfg, S.MIDI_OUT, set()),
+    (PartCfg, S.PART, {"name"}), (ControlCfg, S.CONTROL, set()), (RecordCfg, S.RECORD, set()),
+])
+def test_the_dataclasses_have_the_schema_fields(cls, section, extra):
+    assert {f.name for f in dataclasses.fields(cls)} - extra == set(section.keys)
+
+
+def test_a_rig_with_every_field_set_loads(tmp_path):
+    (tmp_path / "styles").mkdir()
+    data = S.example_rig()
+    rig = load(tmp_path, data)
+    assert (rig.mode, rig.chart.endswith("aaba-in-eb.yaml"), rig.loop, rig.styles) == ("chart", True, "B",
+                                                                                        str(tmp_path))
+    for sec, section in S.SUBSECTIONS.items():
+        for f in section.fields:
+            if f.plain:
+                assert getattr(getattr(rig, sec), f.name) == data[sec][f.name], f"{sec}.{f.name}"
+    part, control = rig.band[0], rig.controls[0]
+    assert all(getattr(part, f.name) == data["band"]["bass"][f.name] for f in S.PART.fields)
+    assert all(getattr(control, f.name) == data["controls"][0][f.name] for f in S.CONTROL.fields)
+    assert rig.input.channels == (1, 2)
+    again = load(tmp_path, rig_to_dict(rig))
+    assert dataclasses.replace(again, source=rig.source) == rig
+
+
+@pytest.mark.parametrize("sec, f", LEAVES, ids=list(map(ident, LEAVES)))
+def test_every_field_is_read(tmp_path, sec, f):
+    value = S.example(f)
+    assert value != f.default, f"{sec}.{f.name}: its example must differ from its default"
+    without = load(tmp_path, rig_with(sec, f.name))
+    given = load(tmp_path, rig_with(sec, f.name, value))
+    assert given != without, f"{sec}.{f.name} set to {value!r} changes nothing: the reader does not read it"
+    if f.plain:
+        assert read_back(given, sec, f.name) == value
+
+
+@pytest.mark.parametrize("sec, f", DEFAULTED, ids=list(map(ident, DEFAULTED)))
+def test_a_field_left_out_gets_the_schema_default(tmp_path, sec, f):
+    left_out = load(tmp_path, rig_with(sec, f.name))
+    explicit = load(tmp_path, rig_with(sec, f.name, f.default))
+    assert left_out == explicit, f"{sec}.{f.name}: left out is not the same as set to the schema's {f.default!r}"
+    if f.plain:
+        assert read_back(left_out, sec, f.name) == f.default
+
+
+@pytest.mark.parametrize("field", [f for f in S.TOP.fields if f.kind in ("section", "controls")], ids=lambda f: f.name)
+def test_a_section_left_out_is_the_section_empty(tmp_path, field):
+    assert load(tmp_path, {}) == load(tmp_path, {field.name: field.default})
+
+
+def test_the_default_band_gets_the_schema_defaults(tmp_path):
+    plain = [f for f in S.PART.fields if not isinstance(f.default, S.Computed)]
+    for part in load(tmp_path, {}).band:
+        assert all(getattr(part, f.name) == f.default for f in plain), part
+
+
+def test_computed_defaults_are_described():
+    for section in S.SECTIONS.values():
+        for f in section.fields:
+            if isinstance(f.default, S.Computed):
+                assert f.default.words.strip(), f.name
+
+
+def test_the_style_default_is_the_styles_own():
+    from live.styles import DEFAULT_STYLE
+
+    assert S.TOP["style"].default == DEFAULT_STYLE
+
+
+@pytest.mark.parametrize("f", [f for f in S.CONTROL.fields if f.default is S.REQUIRED], ids=lambda f: f.name)
+def test_required_fields_must_be_given(tmp_path, f):
+    data = {"controls": [{g.name: S.example(g) for g in S.CONTROL.fields if g is not f}]}
+    with pytest.raises(RigError, match=re.escape(f"controls[0].{f.name} must be {f.allowed_words()}, got nothing")):
+        load(tmp_path, data)
+
+
+def _past(f: S.Field) -> tuple[Any, Any]:
+    """A value just below and just above the range of ``f``."""
+    if f.kind == "int":
+        return f.lo - 1, f.hi + 1
+    if f.kind == "power2":
+        return f.lo // 2, f.hi * 2
+    return f.lo - 0.01, f.hi + 0.01
+
+
+@pytest.mark.parametrize("sec, f", RANGED, ids=list(map(ident, RANGED)))
+def test_ranges_are_enforced(tmp_path, sec, f):
+    for value in _past(f):
+        with pytest.raises(RigError) as info:
+            load(tmp_path, rig_with(sec, f.name, value))
+        message = str(info.value)
+        assert f" {dotted(sec, f.name)} must be " in message, message
+        assert f"{f.lo}..{f.hi}" in message, message
+    if f.name in ("low", "high"):
+        return  # low must be below high: one end of each is reachable only with the other moved
+    for value in (f.lo, f.hi):
+        assert read_back(load(tmp_path, rig_with(sec, f.name, value)), sec, f.name) == value
+
+
+@pytest.mark.parametrize("sec, f", CHOICES, ids=list(map(ident, CHOICES)))
+def test_choices_are_enforced(tmp_path, sec, f):
+    for value in f.choices:
+        data = rig_with(sec, f.name, value)
+        if (sec, f.name, value) == ("rig", "mode", "chart"):
+            data["chart"] = "blues-in-f"
+        assert read_back(load(tmp_path, data), sec, f.name) == value
+    with pytest.raises(RigError, match=re.escape(f"{dotted(sec, f.name)} must be {f.allowed_words()}, got")):
+        load(tmp_path, rig_with(sec, f.name, "no-such-choice"))
