@@ -13,12 +13,12 @@ from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_c
 from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
 from .sampling import Sampler, apply_mask, log_softmax, repetition_penalty, sample
 from .tempo import next_beat, tap_tempo, tempo_state, tempo_update
-from .voicing import voice_chord
+from .voicing import SATB_HIGHS, SATB_LOWS, voice_chord, voice_kind, voice_satb
 
 __all__ = [
     "QUALITIES", "QUALITY_INTERVALS", "QUALITY_SUFFIX", "KK_MAJOR", "KK_MINOR",
     "chord_recognize", "chord_pitch_classes", "chord_symbol", "parse_chord_symbol",
-    "key_update", "key_estimate", "voice_chord", "warmup",
+    "key_update", "key_estimate", "voice_chord", "voice_kind", "voice_satb", "warmup",
     "apply_mask", "repetition_penalty", "sample", "log_softmax", "Sampler",
     "tempo_state", "tempo_update", "next_beat", "tap_tempo",
 ]
@@ -40,6 +40,12 @@ def warmup():
     voice_chord(root, quality, out.copy(), 52, 76, out)
     out3 = np.empty(3, dtype=np.int64)
     voice_chord(root, quality, np.full(3, -1, dtype=np.int64), 52, 76, out3)
+    for kind, n in ((0, 3), (2, 4), (4, 2)):  # voice_kind: one compilation serves every kind
+        kout = np.empty(n, dtype=np.int64)
+        voice_kind(kind, root, quality, np.full(n, -1, dtype=np.int64), 52, 76, kout)
+        voice_kind(kind, root, quality, kout.copy(), 52, 76, kout)
+    voice_satb(root, quality, -1, prev, SATB_LOWS, SATB_HIGHS, out)
+    voice_satb(root, quality, -1, out.copy(), SATB_LOWS, SATB_HIGHS, out)
     # sampling: float32 logits as onnxruntime returns them; both mask layouts.
     logits = np.zeros((4, 13), dtype=np.float32)
     apply_mask(logits, np.ones(13, dtype=np.bool_), logits)
