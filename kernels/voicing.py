@@ -515,9 +515,14 @@ def voice_satb(root, quality, bass_pc, prev, lows, highs, out):
     the summed distance from the ranges' middles plus the penalty.
     Never raises. Thread: any; allocates nothing.
     """
+    # numba checks no bounds: every length is checked before anything is read or written
+    if out.shape[0] != 4 or lows.shape[0] != 4 or highs.shape[0] != 4:
+        for i in range(out.shape[0]):
+            out[i] = -1
+        return SATB_NONE, np.inf
     for i in range(4):
         out[i] = -1
-    if root < 0 or quality < 0 or quality >= QUALITY_NTONES.shape[0] or out.shape[0] != 4:
+    if root < 0 or quality < 0 or quality >= QUALITY_NTONES.shape[0]:
         return SATB_NONE, np.inf
     bpc = root % 12 if bass_pc < 0 else bass_pc % 12
     bass_slot = _slot(bpc, root, quality)

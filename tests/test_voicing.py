@@ -231,7 +231,9 @@ def test_satb_takes_a_slash_bass_and_never_raises():
     assert voice_satb(0, 0, -1, NONE[4], *narrow, out) == (SATB_NONE, np.inf) and out.tolist() == [-1] * 4
     assert voice_satb_ref(0, 0, -1, NONE[4], *narrow, out) == (SATB_NONE, np.inf)
     assert voice_satb(-1, -1, -1, NONE[4], SATB_LOWS, SATB_HIGHS, out)[0] == SATB_NONE
-    assert voice_satb(0, 0, -1, NONE[4], SATB_LOWS, SATB_HIGHS, np.empty(3, np.int64))[0] == SATB_NONE
+    short = np.zeros(3, np.int64)
+    assert voice_satb(0, 0, -1, NONE[4], SATB_LOWS, SATB_HIGHS, short)[0] == SATB_NONE and short.tolist() == [-1] * 3
+    assert voice_satb(0, 0, -1, NONE[4], SATB_LOWS[:3], SATB_HIGHS, out)[0] == SATB_NONE
 
 
 def test_satb_reports_parallels_it_cannot_avoid():
