@@ -59,6 +59,13 @@ def temp_path(path: str | os.PathLike) -> Path:
     return p.with_name(f".{p.name}{PART_SUFFIX}")
 
 
+def _remove(p: Path) -> None:
+    try:  # cleaning up after a failed write must not hide why it failed
+        Path(p).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _fsync_path(p: Path) -> None:
     fd = os.open(p, os.O_RDONLY)
     try:
@@ -84,7 +91,7 @@ def commit(tmp: Path, path: Path) -> None:
         _fsync_path(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise OutputFileError(describe(exc, path)) from exc
     _fsync_dir(Path(path).parent)
 
@@ -103,10 +110,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     try:
         write(tmp)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise OutputFileError(describe(exc, path)) from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     commit(tmp, path)
     return path
@@ -204,7 +211,7 @@ class WavRecording:
         self.server = server
         self.path = Path(path)
         self.tmp = temp_path(self.path)
-        self.tmp.unlink(missing_ok=True)
+        _remove(self.tmp)
         self.start = server.getCurrentTimeInSamples()
         self.sr = int(server.getSamplingRate())
         self.frame_bytes = int(server.getNchnls()) * {0: 2, 1: 3, 2: 4, 3: 4, 4: 8}.get(sampletype, 3)
@@ -233,7 +240,7 @@ class WavRecording:
             if keep_partial and got > 0:
                 commit(self.tmp, self.path)
                 raise OutputFileError(msg + " (what was recorded before is kept and plays)")
-            self.tmp.unlink(missing_ok=True)
+            _remove(self.tmp)
             raise OutputFileError(msg + "; nothing was written")
         commit(self.tmp, self.path)
         return got
@@ -262,4 +269,4 @@ class WavRecording:
             _fsync_path(self.tmp)
 
     def discard(self) -> None:
-        self.tmp.unlink(missing_ok=True)
+        _remove(self.tmp)

@@ -225,9 +225,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         card = Path(args.model or default_model_path()).with_suffix(".json")
         doc = json.loads(card.read_text()) if card.exists() else {}
         doc["evaluation"] = {"command": "sideman " + " ".join(sys.argv[1:]), **result}
-        tmp = card.with_name(f".{card.name}.part")
-        tmp.write_text(json.dumps(doc, indent=1))
-        tmp.replace(card)
+        from live.atomicfile import write_text
+
+        write_text(card, json.dumps(doc, indent=1))
         print(f"recorded the results in the model card {card}")
     return 0
 

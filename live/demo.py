@@ -52,7 +52,9 @@ def build(path: Path) -> None:
             tr.append(mido.Message(kind, note=note, velocity=vel, time=tick - last))
             last = tick
         mid.tracks.append(tr)
-    mid.save(path)
+    from live.atomicfile import atomic_write
+
+    atomic_write(path, lambda tmp: mid.save(tmp))
 
 
 def _melody():

@@ -199,8 +199,10 @@ def table(result: dict) -> str:
 
 
 def write_result(result: dict, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    from live.atomicfile import check_out_dir, write_text
+
+    check_out_dir(out.parent, what="--json")
+    write_text(out, json.dumps(result, indent=1))
 
 
 def write_chart(result: dict, out: Path) -> None:
@@ -211,7 +213,7 @@ def write_chart(result: dict, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from live.midifile import atomic_write
+    from live.atomicfile import atomic_write
 
     metrics_shown = [("note_in_chord", "note-in-chord"), ("root_accuracy", "root accuracy"),
                      ("changes_per_bar", "chord changes per bar")]

@@ -66,6 +66,7 @@ def play_silently(rig, perf, accompanist=None, *, sr: int = SR, block: int = BLO
 def harmonize_file(path: Path, out_dir: Path, *, factory, online: bool, force: bool, style: str = "pop",
                    render: bool = False) -> dict:
     from kernels import QUALITIES, chord_symbol
+    from live.atomicfile import write_text
     from live.midifile import read_performance, write_take
     from live.rig import load_rig_text
 
@@ -97,9 +98,7 @@ def harmonize_file(path: Path, out_dir: Path, *, factory, online: bool, force: b
     tracks = [(-1, "melody", 0, 0)] + [(i, p.name, p.channel - 1, -1 if p.role == "drums" else p.program - 1)
                                        for i, p in enumerate(rig.band)]
     write_take(mid_out, eng.recorder.events(), SR, tracks, tempo, meter)
-    tmp = json_out.with_name(f".{json_out.name}.part")
-    tmp.write_text(json.dumps(chords, indent=1))
-    tmp.replace(json_out)
+    write_text(json_out, json.dumps(chords, indent=1))
     from live.studio.common import render_harmonized  # --render: the band plays the chords, <stem>.wav, .png
 
     ratio = render_harmonized(path, out_dir / stem, chords, style=style, tempo=tempo).ratio if render else None
@@ -113,8 +112,9 @@ def harmonize(files: list[str], out_dir: str | Path, *, online: bool = False, fo
     from kernels import warmup
     from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from live.atomicfile import check_out_dir
+
+    out = check_out_dir(out_dir)  # before the model loads and the first file plays
     warmup()
     factory = None
     if not rules:

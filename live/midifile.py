@@ -68,7 +68,9 @@ def read_performance(path: str | os.PathLike) -> Performance:
     try:
         mid = mido.MidiFile(p)
     except Exception as exc:  # mido raises OSError, EOFError, ValueError, KeyError...
-        raise InputFileError(f"{p}: corrupt MIDI file: {exc}") from exc
+        why = str(exc) or ("it ends in the middle of a track (truncated)" if isinstance(exc, EOFError)
+                           else type(exc).__name__)
+        raise InputFileError(f"{p}: corrupt MIDI file: {why}") from exc
     if mid.type == 2:
         raise InputFileError(f"{p}: MIDI type 2 (independent sequences) is not supported; use type 0 or 1")
     tempo, meter = 500000, 4

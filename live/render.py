@@ -7,6 +7,11 @@ from a chart (``ChartAccompanist``), as a band with the sheet music would, so ap
 notes and walks aim at the chord that comes next; everything else (planner, style
 patterns, voices, mixer, recorder, the offline server loop) is what plays live.
 
+Every demo WAV is then brought to one loudness, so that styles can be compared by ear
+and none clips: RENDER_LUFS integrated (BS.1770-4), true peak at most RENDER_CEILING,
+by a gain and, where the peaks need it, the true-peak limiter of ``sideman master``
+(no EQ, no compression: the band's own balance and dynamics stay).
+
 Threading model: control thread; the engine runs inline on pyo's offline server.
 """
 
@@ -21,6 +26,11 @@ from live.errors import OutputExistsError
 SR, BLOCK = 48000, 256
 BARS = 16
 SECTION_NAMES = {"main_a": "main A", "main_b": "main B"}
+#: -16 LUFS: the level AES TD1004 recommends for streamed music, a little under the
+#: -14 of the big platforms, so that sparse styles (ambient, chorale) reach it with a
+#: gain and little or no limiting; -1 dBTP leaves room for a lossy encoder's overshoot.
+RENDER_LUFS = -16.0
+RENDER_CEILING = -1.0
 RENDER_BAND = (("bass", "bass", 0.7), ("keys", "comp", 0.6), ("drums", "drums", 0.7), ("pad", "pad", 0.45))
 
 
@@ -35,6 +45,9 @@ class Rendered:
     seconds: float  # of music
     wall_s: float
     late_events: int
+    mix_peak: float = 0.0  # sample peak of the band's mix before normalising (the mixer clips at 0.97)
+    lufs: float = float("nan")  # integrated loudness of the WAV written
+    true_peak_db: float = float("nan")  # its true peak, dBTP
 
 
 def play_chart(rig, chart, plan, wav: Path, *, music_s: float, seed: int = 0, progress=None):
@@ -46,6 +59,7 @@ def play_chart(rig, chart, plan, wav: Path, *, music_s: float, seed: int = 0, pr
     from live.chart import ChartAccompanist
     from live.engine import Engine
     from live.quiet import import_pyo
+    from live.atomicfile import WavRecording
     from live.session import TAIL_S, boot_server, build_band, run_offline, shutdown_server
     from live.styles import Arrangement
 
@@ -60,10 +74,11 @@ def play_chart(rig, chart, plan, wav: Path, *, music_s: float, seed: int = 0, pr
         warmup()
         engine.planner.step()
         server.setCallback(engine.tick)
-        server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
+        rec = WavRecording(server, wav)  # under a temporary name until it is complete
         start_s = (BLOCK + engine.planner.horizon) / SR  # the band's downbeat: see Planner.begin
         run_offline(server, engine, None, start_s + music_s + TAIL_S, progress or (lambda _msg: None))
         server.recstop()
+        rec.finish()
     finally:
         shutdown_server(server)
     return engine
@@ -119,6 +134,7 @@ def render_style(name: str, out_dir: str | Path, *, tempo: float | None = None, 
         OutputExistsError: an output exists and ``force`` is False.
         DeviceError: pyo's offline server does not start.
     """
+    from live.atomicfile import check_out_dir
     from live.session import save_take
     from live.styles import open_style
 
@@ -128,7 +144,7 @@ def render_style(name: str, out_dir: str | Path, *, tempo: float | None = None, 
     wav, mid, png = outputs(out, style.name)
     if not force:
         _check_free(out, [style.name])
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
     tempo = float(tempo if tempo is not None else style.tempo)
     rig = render_rig(style, tempo, styles)
     chart = demo_chart(style, bars)
@@ -137,8 +153,30 @@ def render_style(name: str, out_dir: str | Path, *, tempo: float | None = None, 
     engine = play_chart(rig, chart, plan, wav, music_s=music_s, seed=seed)
     save_take(engine, mid, png, title=f"{style.name}: {style.description}", musician=False,
               start_frame=engine.planner.transport.frame_at(0))
+    peak, report = normalise(wav)
     return Rendered(style.name, wav, mid, png, plan, tempo, music_s, time.perf_counter() - t0,
-                    engine.stats.late_events)
+                    engine.stats.late_events, peak, report["integrated_lufs"], report["true_peak_dbtp"])
+
+
+def normalise(wav: Path, target: float = RENDER_LUFS, ceiling: float = RENDER_CEILING) -> tuple[float, dict]:
+    """Bring ``wav`` to ``target`` LUFS with its true peak at most ``ceiling`` dBTP, in
+    place; return the sample peak it had and the measurement after. A silent file is
+    left as it is (its loudness reads -inf)."""
+    import math
+
+    from live.errors import InputFileError
+    from live.studio.audiofile import read_wav, write_wav
+    from live.studio.master import master_audio
+
+    audio = read_wav(wav)
+    peak = float(abs(audio.data).max()) if audio.data.size else 0.0
+    try:
+        y, report = master_audio(audio.data, audio.sr, target, lowcut=0.0, compress=False, ceiling=ceiling,
+                                 bits=24, source=str(wav))
+    except InputFileError:  # silent: nothing to bring up
+        return peak, {"integrated_lufs": -math.inf, "true_peak_dbtp": -math.inf}
+    write_wav(wav, y, audio.sr, 24)
+    return peak, report["after"]
 
 
 def outputs(out: Path, name: str) -> tuple[Path, Path, Path]:
@@ -174,6 +212,7 @@ def render_styles(names: list[str], out_dir: str | Path, *, tempo: float | None 
         r = render_style(name, out_dir, tempo=tempo, seed=seed, force=force, styles=styles)
         parts = ", ".join(f"{SECTION_NAMES.get(sec, sec)} {n}" for sec, n in r.plan)
         progress(f"[{i}/{len(names)}] {r.style}: {r.tempo:g} bpm, {parts} -> {r.wav}, {r.mid.name}, "
-                 f"{r.png.name} ({r.seconds:.0f} s of music in {r.wall_s:.1f} s)")
+                 f"{r.png.name} ({r.seconds:.0f} s of music in {r.wall_s:.1f} s; {r.lufs:.1f} LUFS, "
+                 f"true peak {r.true_peak_db:.1f} dBTP)")
         done.append(r)
     return done

@@ -182,23 +182,24 @@ def rig_text(a: Answers) -> str:
 
 
 def write_rig(path: Path, a: Answers, *, force: bool = False) -> Path:
-    """Write the rig, checked by loading it first. Raises OutputExistsError, RigError."""
+    """Write the rig, checked by loading it first. Raises OutputExistsError, RigError, OutputFileError."""
+    from live.atomicfile import atomic_write, check_out_dir
     from live.rig import load_rig
 
     path = Path(path)
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; use --force to overwrite it")
     text = rig_text(a)
-    tmp = path.with_name(f".{path.name}.part")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(text)
-    try:
-        load_rig(tmp)
-    except RigError as exc:
-        tmp.unlink(missing_ok=True)
-        raise RigError(f"sideman rig new made a rig that does not load ({exc}); please report this") from exc
-    tmp.replace(path)
-    return path
+    check_out_dir(path.parent, need_bytes=0, what="rig folder")
+
+    def write_checked(tmp: Path) -> None:
+        tmp.write_text(text)
+        try:
+            load_rig(tmp)
+        except RigError as exc:
+            raise RigError(f"sideman rig new made a rig that does not load ({exc}); please report this") from exc
+
+    return atomic_write(path, write_checked)
 
 
 def run(path: str | None, *, force: bool = False, defaults: bool = False, read=input, say=print) -> Path:
@@ -330,12 +331,8 @@ def run_docs(out: str | None = None, *, check: bool = False, say=print) -> int:
     if new == old:
         say(f"{path} is up to date")
         return 0
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_text(new, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputFileError(f"{path}: cannot write: {exc.strerror}") from exc
+    from live.atomicfile import write_text
+
+    write_text(path, new)
     say(f"wrote {path}")
     return 0

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from live.errors import InputFileError
+from live.atomicfile import check_out_dir
 from live.studio.common import MNote, check_free, say, top_line
 
 ENSEMBLES = ("strings", "orchestra", "band", "choir")
@@ -439,6 +440,7 @@ def render_parts(wav: Path, parts: list[tuple[Instrument, list[MNote]]], tempo: 
     """
     from live.instruments import Mixer, make_part
     from live.quiet import import_pyo
+    from live.atomicfile import WavRecording
     from live.session import TAIL_S, boot_server, shutdown_server
     from live.studio.common import BLOCK, SR
 
@@ -458,7 +460,7 @@ def render_parts(wav: Path, parts: list[tuple[Instrument, list[MNote]]], tempo: 
         voices = [make_part(inst.sound, inst.volume, inst.pan) for inst, _ in parts]
         mixer = Mixer(voices, reverb=0.25)  # kept: pyo objects stop sounding when collected
         mixer.out()
-        server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
+        rec = WavRecording(server, wav)  # under a temporary name until it is complete
         server.start()
         server.recstart()
         i, frame = 0, 0
@@ -479,6 +481,7 @@ def render_parts(wav: Path, parts: list[tuple[Instrument, list[MNote]]], tempo: 
                 shown = pct // 25
                 say(progress, f"  rendering {min(pct, 100):3d}%  ({frame / SR:5.1f} s)")
         server.recstop()
+        rec.finish()
     finally:
         shutdown_server(server)
     return time.perf_counter() - t0
@@ -491,10 +494,10 @@ def cmd_arrange(args) -> int:
     check_free([Path(f"{base}{ext}") for ext in (".mid", ".wav", ".png")], args.force)
     if not src.exists():
         raise InputFileError(f"{src}: no such file")
+    check_out_dir(out)  # before the work, not after it
     arr = arrange(src, args.ensemble, seed=args.seed, use_model=True if args.model else None)
     for m in arr.messages:
         print(f"  note: {m}")
-    out.mkdir(parents=True, exist_ok=True)
     r = write_outputs(arr, base, render=not args.no_audio)
     parts = ", ".join(f"{n} ({len(arr.parts[n])})" for n in LINEUP[args.ensemble])
     print(f"  parts: {parts}")

@@ -2,7 +2,7 @@
 or more channels, plain or WAVE_FORMAT_EXTENSIBLE; checked at the boundary.
 
 Control thread only. Writing goes to a temporary file renamed into place
-(``live.midifile.atomic_write``): a crash never leaves half a file.
+(``live.atomicfile.atomic_write``): a crash never leaves half a file.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from live.atomicfile import atomic_write
 from live.errors import InputFileError
-from live.midifile import atomic_write
 
 MAX_WAV_BYTES = 2 * 1024 ** 3  # 2 GiB: about 3 hours of 48 kHz 24-bit stereo
 MAX_CHANNELS = 8
@@ -72,7 +72,10 @@ def read_wav(path: str | Path) -> Audio:
             if len(body) < clen:
                 if len(body) == 0:
                     raise InputFileError(f"{p}: truncated WAV file (the data chunk is empty)")
-                break  # truncated (or a streaming writer's size 0xFFFFFFFF): take what is there
+                if clen not in (0, 0xFFFFFFFF):  # a streaming writer's "size unknown" is not a cut
+                    raise InputFileError(f"{p}: truncated WAV file: its header says {clen} bytes of audio, the "
+                                         f"file holds {len(body)} (cut off while it was written or copied?)")
+                break  # a streaming writer's file: take what is there
         pos += 8 + clen + (clen & 1)
     if fmt is None or len(fmt) < 16:
         raise InputFileError(f"{p}: corrupt WAV file: no valid 'fmt ' chunk")

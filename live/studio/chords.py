@@ -35,6 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
+from live.atomicfile import check_out_dir
 from live.studio.common import MNote, Melody, check_free, read_melody, render_with_band, say
 
 CHANGE_COST = 0.6  # nats per chord change
@@ -249,7 +250,7 @@ def run_chords(melody_path: str, out_dir: str | Path = ".", *, k: int = 5, seed:
     stem = Path(melody_path).stem
     js = out / f"{stem}-chords.json"
     check_free([js] + [p for i in range(1, k + 1) for p in out.glob(f"{stem}-chords{i}-*.*")], force)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)  # before the work, not after it
     progs, key, beats = suggest(mel, k, model=model, seed=seed, style_token=STYLE_TOKEN.get(st.name, 0))
     meter = mel.meter
     first = math.floor(mel.notes[0].onset / meter) * meter
@@ -286,7 +287,7 @@ def run_chords(melody_path: str, out_dir: str | Path = ".", *, k: int = 5, seed:
            "likelihood": "sum over eighth notes of the model's chord log-probability (reactive: melody known)",
            "progressions": results,
            "render": {"music_s": round(music, 2), "wall_s": round(wall, 2), "ratio": round(music / max(wall, 1e-9), 2)}}
-    from live.midifile import atomic_write
+    from live.atomicfile import atomic_write
 
     atomic_write(js, lambda tmp: tmp.write_text(json.dumps(doc, indent=1)))
     say(progress, f"strong-beat melody notes in the chord: suggestions "

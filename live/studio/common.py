@@ -200,6 +200,7 @@ def render_with_band(base: Path, melody: Sequence[MNote], chart: Sequence[tuple[
     from live.midifile import FileInput, Performance, write_take
     from live.quiet import import_pyo
     from live.roll import piano_roll
+    from live.atomicfile import WavRecording
     from live.session import TAIL_S, boot_server, build_band, run_offline, shutdown_server
     from live.styles import Arrangement, open_style
 
@@ -234,10 +235,11 @@ def render_with_band(base: Path, melody: Sequence[MNote], chart: Sequence[tuple[
         warmup()
         engine.planner.step()
         server.setCallback(engine.tick)
-        server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
+        rec = WavRecording(server, wav)  # under a temporary name until it is complete
         music_s = max(bars * rig.meter, max((n.end for n in melody), default=0.0)) * spb
         run_offline(server, engine, None, lead_in + music_s + TAIL_S, lambda _msg: None)
         server.recstop()
+        rec.finish()
     finally:
         shutdown_server(server)
     events = engine.recorder.events()
@@ -282,6 +284,7 @@ def render_hits(wav: Path, hits: np.ndarray, *, tempo: float, instrument: str = 
     """
     from live.instruments import Mixer, make_part
     from live.quiet import import_pyo
+    from live.atomicfile import WavRecording
     from live.session import TAIL_S, boot_server, shutdown_server
 
     t0 = time.perf_counter()
@@ -297,7 +300,7 @@ def render_hits(wav: Path, hits: np.ndarray, *, tempo: float, instrument: str = 
         part = make_part(instrument, volume, 0.0)
         mixer = Mixer([part])  # kept: a pyo object Python drops stops sounding (a silent WAV)
         mixer.out()
-        server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
+        rec = WavRecording(server, wav)  # under a temporary name until it is complete
         server.start()
         server.recstart()
         k, frame = 0, 0
@@ -313,6 +316,7 @@ def render_hits(wav: Path, hits: np.ndarray, *, tempo: float, instrument: str = 
                 k += 1
             server.process()
         server.recstop()
+        rec.finish()
     finally:
         shutdown_server(server)
     return time.perf_counter() - t0

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from live.errors import SidemanError
+from live.atomicfile import check_out_dir
 from live.studio.common import DRUM_CHANNEL, SR, check_free, render_hits, say
 
 STEPS_PER_BEAT = 4  # 16ths per quarter note
@@ -235,7 +236,7 @@ def write_groove_midi(path: Path, g: Groove, tempo: float) -> None:
     """Type-1 MIDI: a drums track and, with --poly, a poly track, both on channel 10."""
     import mido
 
-    from live.midifile import atomic_write
+    from live.atomicfile import atomic_write
 
     tpb = 480
     mid = mido.MidiFile(type=1, ticks_per_beat=tpb)
@@ -285,7 +286,7 @@ def run_groove(style: str, bars: int, out_dir: str | Path = ".", *, meter: str |
     base = out / f"groove-{st.name}-{g.meter.num}-{g.meter.den}"
     wav, mid, png = (Path(f"{base}.{x}") for x in ("wav", "mid", "png"))
     check_free([wav, mid, png], force)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)  # before the work, not after it
     music_s = bars * g.meter.beats * 60.0 / bpm
     say(progress, f"groove: {st.name}, {bars} bars of {g.meter.text} ({'+'.join(map(str, g.meter.groups))}) at "
                   f"{bpm:g} bpm, density {density:g}, swing {g.swing:g}, ghosts {ghosts:g}"

@@ -183,12 +183,14 @@ def master_file(src: str | Path, dst: str | Path, *, target: float = DEFAULT_TAR
         OutputExistsError: an output exists and ``force`` is False.
     """
     from live.studio.audiofile import read_wav
+    from live.atomicfile import check_out_dir
     from live.studio.common import check_free
 
     t0 = time.perf_counter()
     dst = Path(dst)
     js = dst.with_suffix(".json")
     check_free([dst, js], force)
+    check_out_dir(dst.parent, what="output folder")
     audio = read_wav(src)
     progress(f"{src}: {audio.describe()}")
     y, report = master_audio(audio.data, audio.sr, target, lowcut=lowcut, tilt=tilt, ceiling=ceiling, bits=bits,
@@ -197,15 +199,13 @@ def master_file(src: str | Path, dst: str | Path, *, target: float = DEFAULT_TAR
 
 
 def _finish(y, sr, dst: Path, js: Path, report: dict, t0: float, bits: int, progress) -> dict:
+    from live.atomicfile import write_text
     from live.studio.audiofile import write_wav
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
     write_wav(dst, y, sr, bits)
     wall = time.perf_counter() - t0
     report.update(output=str(dst), wall_s=round(wall, 3), speed=round(y.shape[0] / sr / max(wall, 1e-9), 1))
-    tmp = js.with_name(f".{js.name}.part")
-    tmp.write_text(json.dumps(report, indent=1, default=_json_num))
-    os.replace(tmp, js)
+    write_text(js, json.dumps(report, indent=1, default=_json_num))
     progress(report_text(report))
     progress(f"-> {dst}, {js.name} ({y.shape[0] / sr:.1f} s of audio in {wall:.2f} s, "
              f"{report['speed']:g}x real time)")
@@ -229,12 +229,14 @@ def mix_files(stems: list[str], dst: str | Path, *, target: float = DEFAULT_TARG
     """
     from kernels.loudness import measure
     from live.studio.audiofile import read_wav
+    from live.atomicfile import check_out_dir
     from live.studio.common import check_free
 
     t0 = time.perf_counter()
     dst = Path(dst)
     js = dst.with_suffix(".json")
     check_free([dst, js], force)
+    check_out_dir(dst.parent, what="output folder")
     if gains and len(gains) != len(stems):
         raise MasterError(f"--gain: {len(gains)} values for {len(stems)} stems; give one per stem")
     audios = [read_wav(s) for s in stems]

@@ -33,7 +33,6 @@ Threading model: control thread; the engine runs inline on pyo's offline server.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -232,6 +231,7 @@ def sketch(prompt: str, out_dir: str | Path, *, name: str | None = None, tempo: 
         PromptError: a tempo, length or key out of range. StyleError: unknown style.
         OutputExistsError: an output exists and ``force`` is False. DeviceError: pyo.
     """
+    from live.atomicfile import check_out_dir, write_text
     from live.render import demo_plan
     from live.styles import open_style, style_names
 
@@ -282,7 +282,7 @@ def sketch(prompt: str, out_dir: str | Path, *, name: str | None = None, tempo: 
     base = Path(out_dir) / (name or _slug(prompt))
     wav, mid, png, js = (Path(f"{base}{e}") for e in (".wav", ".mid", ".png", ".json"))
     check_free([wav, mid, png, js], force)
-    base.parent.mkdir(parents=True, exist_ok=True)
+    check_out_dir(base.parent)
     chart = chart_for(mood, kk, bars, st.meter, loop)
     raw = base.parent / f".{base.name}.raw.wav"
     try:
@@ -313,9 +313,7 @@ def sketch(prompt: str, out_dir: str | Path, *, name: str | None = None, tempo: 
                   tempo=bpm, meter=st.meter, bars=bars, music_s=round(music_s, 3), form=plan, loop=loop_points,
                   instruments={p: i for p, (i, _g) in b.instruments.items()}, drums=b.drums,
                   output=str(wav), wall_s=round(wall, 2), speed=round(len(y) / 48000 / wall, 1), brief=asdict(b))
-    tmp = js.with_name(f".{js.name}.part")
-    tmp.write_text(json.dumps(report, indent=1, default=lambda v: None))
-    os.replace(tmp, js)
+    write_text(js, json.dumps(report, indent=1, default=lambda v: None))
     a = report["after"]
     say(progress, f"-> {wav}, {mid.name}, {png.name}, {js.name} ({len(y) / 48000:.1f} s in {wall:.1f} s, "
                   f"{report['speed']:g}x real time; {a['integrated_lufs']:.1f} LUFS, "

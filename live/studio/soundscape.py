@@ -83,6 +83,7 @@ def render_soundscape(wav: Path, mood_name: str, seconds: float, seed: int = 0, 
         DeviceError: pyo's offline server does not start.
     """
     from live.quiet import import_pyo
+    from live.atomicfile import WavRecording
     from live.session import boot_server, shutdown_server
 
     t0 = time.perf_counter()
@@ -129,7 +130,7 @@ def render_soundscape(wav: Path, mood_name: str, seconds: float, seed: int = 0, 
         out.out()
         keep += [saw, freqs, gates, voices, pad, target, lfo, cutoff, pad_f, drone, chime_f, chime_a, chime_e,
                  chimes, level, dry, wet, out]
-        server.recordOptions(dur=-1, filename=str(wav), fileformat=0, sampletype=1)
+        rec = WavRecording(server, wav)  # under a temporary name until it is complete
         server.start()
         server.recstart()
         total = int(seconds * SR)
@@ -163,6 +164,7 @@ def render_soundscape(wav: Path, mood_name: str, seconds: float, seed: int = 0, 
                 shown = pct // 10
                 say(progress, f"  synthesizing {min(pct, 100):3d}%  ({frame / SR:6.1f} s)")
         server.recstop()
+        rec.finish()
         del keep
     finally:
         shutdown_server(server)
@@ -177,7 +179,7 @@ def level_png(png: Path, x: np.ndarray, sr: int, title: str) -> None:
     import matplotlib.pyplot as plt
 
     from kernels.loudness import biquad_cascade, kweight_coeffs, segment_energy, window_loudness
-    from live.midifile import atomic_write
+    from live.atomicfile import atomic_write
 
     y = biquad_cascade(x, kweight_coeffs(sr), np.empty_like(x))
     seg = sr // 10
@@ -205,8 +207,8 @@ def soundscape(mood: str, minutes: float, out_dir: str | Path, *, seed: int = 0,
             output exists and ``force`` is False. DeviceError: pyo does not start.
     """
     import json
-    import os
 
+    from live.atomicfile import check_out_dir, write_text
     from live.studio.audiofile import read_wav, write_wav
     from live.studio.master import master_audio
 
@@ -218,7 +220,7 @@ def soundscape(mood: str, minutes: float, out_dir: str | Path, *, seed: int = 0,
     base = out / f"soundscape-{mood}"
     wav, pic, js = Path(f"{base}.wav"), Path(f"{base}.png"), Path(f"{base}.json")
     check_free([wav, pic, js], force)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
     t0 = time.perf_counter()
     seconds = minutes * 60.0
     raw = out / f".soundscape-{mood}.raw.wav"
@@ -237,9 +239,7 @@ def soundscape(mood: str, minutes: float, out_dir: str | Path, *, seed: int = 0,
         level_png(pic, y, SR, f"soundscape: {mood} (seed {seed})")
     wall = time.perf_counter() - t0
     report.update(mood=mood, seed=seed, output=str(wav), wall_s=round(wall, 2), speed=round(seconds / wall, 1))
-    tmp = js.with_name(f".{js.name}.part")
-    tmp.write_text(json.dumps(report, indent=1, default=lambda v: None))
-    os.replace(tmp, js)
+    write_text(js, json.dumps(report, indent=1, default=lambda v: None))
     say(progress, f"-> {wav}, {pic.name}, {js.name} ({seconds:.0f} s in {wall:.1f} s, {report['speed']:g}x real "
                   f"time; {report['after']['integrated_lufs']:.1f} LUFS, "
                   f"true peak {report['after']['true_peak_dbtp']:.1f} dBTP)")

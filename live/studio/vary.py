@@ -49,6 +49,7 @@ from typing import Sequence
 import numpy as np
 
 from live.errors import InputFileError
+from live.atomicfile import check_out_dir
 from live.studio.common import MNote, check_free, quantize, read_melody, render_with_band, say
 
 #: technique -> style, in the order variations are made (the issue's ten first)
@@ -437,7 +438,7 @@ def _panel_png(path: Path, idea: Sequence[MNote], variations: list[Variation], s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from live.midifile import atomic_write
+    from live.atomicfile import atomic_write
 
     rows = [("idea", idea, None)] + [(f"{i + 1:02d} {v.label} ({v.style})", v.notes, s["total"])
                                      for i, (v, s) in enumerate(zip(variations, scores, strict=True))]
@@ -486,7 +487,7 @@ def run_vary(idea_path: str, out_dir: str | Path = ".", *, n: int = 10, seed: in
     out = Path(out_dir)
     stem = Path(idea_path).stem
     check_free(outputs(out, stem, TECHNIQUES[:n]), force)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)  # before the work, not after it
     meter = mel.meter
     idea, length = prepare_idea(mel.notes, meter, idea_path)
     bpm = float(tempo or mel.tempo)
@@ -527,7 +528,7 @@ def run_vary(idea_path: str, out_dir: str | Path = ".", *, n: int = 10, seed: in
            "variations": table, "pairwise": np.round(pair, 4).tolist(),
            "render": {"music_s": round(music, 2), "wall_s": round(wall, 2), "ratio": round(music / max(wall, 1e-9), 2)}}
     js = out / f"{stem}-variations.json"
-    from live.midifile import atomic_write
+    from live.atomicfile import atomic_write
 
     atomic_write(js, lambda tmp: tmp.write_text(json.dumps(doc, indent=1)))
     off = pair[~np.eye(n, dtype=bool)]

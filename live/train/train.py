@@ -285,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
                                    f"--hidden {args.hidden}", f"--batch {args.batch}", f"--device {args.device}",
                                    f"--chord-dropout {args.chord_dropout:g}"]
                                   + ([f"--limit {args.limit}"] if args.limit else []))}
-    (out / "accompanist.json").write_text(json.dumps(card, indent=1))
+    from live.atomicfile import write_text
+
+    write_text(out / "accompanist.json", json.dumps(card, indent=1))
     print(f"wrote {out / 'accompanist.json'}")
     return 0
 
