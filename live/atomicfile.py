@@ -59,6 +59,13 @@ def temp_path(path: str | os.PathLike) -> Path:
     return p.with_name(f".{p.name}{PART_SUFFIX}")
 
 
+def recording_path(path: str | os.PathLike) -> Path:
+    """The hidden name a recording is written under: ``.NAME.part.wav`` (pyo picks the
+    format from the extension, and says so on stdout when it does not know it)."""
+    p = Path(path)
+    return p.with_name(f".{p.stem}{PART_SUFFIX}{p.suffix}")
+
+
 def _remove(p: Path) -> None:
     try:  # cleaning up after a failed write must not hide why it failed
         Path(p).unlink(missing_ok=True)
@@ -200,7 +207,7 @@ def wav_frames(path: str | os.PathLike) -> int:
 
 
 class WavRecording:
-    """A pyo server's recording, written under ``temp_path(path)`` and renamed into
+    """A pyo server's recording, written under ``recording_path(path)`` and renamed into
     place when it is complete. Create it before ``server.start()``/``recstart()``
     (it sets the server's record options); call :meth:`finish` after ``recstop()``.
 
@@ -210,7 +217,7 @@ class WavRecording:
     def __init__(self, server, path: str | os.PathLike, sampletype: int = 1) -> None:
         self.server = server
         self.path = Path(path)
-        self.tmp = temp_path(self.path)
+        self.tmp = recording_path(self.path)
         _remove(self.tmp)
         self.start = server.getCurrentTimeInSamples()
         self.sr = int(server.getSamplingRate())

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from live.engine import Engine
-from live.atomicfile import MIN_FREE_BYTES, WavRecording, check_out_dir, describe, temp_path
+from live.atomicfile import MIN_FREE_BYTES, WavRecording, check_out_dir, describe, recording_path
 from live.errors import DeviceError, OutputExistsError, OutputFileError
 from live.midifile import FileInput, TakeJournal, journal_path, read_performance, recover_journal, write_take
 from live.quiet import import_pyo, quiet_fds
@@ -203,7 +203,7 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         engine.planner.step()  # first call compiles and allocates before the clock runs
         server.setCallback(engine.tick)
         if record:
-            recording = WavRecording(server, wav)  # .jam.wav.part until the take is over
+            recording = WavRecording(server, wav)  # .jam.part.wav until the take is over
             journal = TakeJournal(journal_path(mid), engine.recorder, _journal_header(engine))
         progress(f"ready in {time.perf_counter() - t_wall:.2f} s (model loaded, kernels compiled, band built)")
         what = Path(input_file).name if input_file else "you: play on sideman:in (Ctrl-C ends the take)"
@@ -279,7 +279,7 @@ def recover_crashed_take(out: Path, progress=print) -> Path | None:
     j = journal_path(out / "jam.mid")
     if not j.exists():
         return None
-    wav = temp_path(out / "jam.wav")  # the recording under its temporary name
+    wav = recording_path(out / "jam.wav")  # the recording under its temporary name
     if not wav.exists():
         wav = out / "jam.wav"  # a take before recordings had one
     try:

@@ -207,7 +207,7 @@ def test_a_jam_killed_mid_take_loses_at_most_the_last_second(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "live.cli", "jam", "--audio", "offline", "--no-view", "--out",
                              "take", "--chart", "blues-in-f", "--loop", "A", "--seconds", "120"],
                             cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    part = tmp_path / "take" / ".jam.wav.part"
+    part = tmp_path / "take" / ".jam.part.wav"
     journal = tmp_path / "take" / "jam.journal"
     deadline = time.monotonic() + 120
     try:
