@@ -401,3 +401,47 @@ def test_a_bad_input_names_the_file_and_writes_nothing(tmp_path, monkeypatch, ca
     assert str(bad) in err, f"the message names the file: {err}"
     assert _files(tmp_path) == before, "nothing written, not even half a file"
     print(f"{cmd[0]} {kind}: {err.strip()}")
+
+
+def test_a_full_disk_during_a_live_take_is_said_once_and_the_writer_goes_on(tmp_path):
+    """Live, the journal writer thread meets the full disk (the audio clock never
+    writes): one note, then it keeps trying; the WAV's stall is noticed from its size."""
+    from live.engine import MUSICIAN, Recorder
+    from live.session import DiskTrouble, JournalWriter
+
+    class FullDisk:
+        path = tmp_path / "jam.journal"
+
+        def flush(self):
+            raise OSError(28, "No space left on device")
+
+    class StalledWav:
+        path = tmp_path / "jam.wav"
+
+        def sync(self):
+            pass
+
+        def stalled(self):
+            return True
+
+        def why(self):
+            return "no space left on device"
+
+        def on_disk_s(self):
+            return 12.5
+
+    said: list[str] = []
+    disk = DiskTrouble(said.append)
+    w = JournalWriter(FullDisk(), disk=disk, wav=StalledWav())
+    for _ in range(5):
+        w.flush()
+    assert w.errors == 5 and disk.count == 10
+    assert said == [f"note: no space left on device while writing {tmp_path / 'jam.journal'}: the band plays on; "
+                    "what was recorded before is kept"]
+    rec = Recorder(capacity=100)
+    rec.add(1, MUSICIAN, 0x90, 60, 100)
+    j = TakeJournal(tmp_path / "ok.journal", rec, {"sr": SR, "tracks": []})
+    with JournalWriter(j, period=0.01):  # the thread: flushes on its own, and once more at the end
+        rec.add(2, MUSICIAN, 0x80, 60, 0)
+    assert len(read_journal(tmp_path / "ok.journal")[1]) == 2
+    j.close(remove=True)
