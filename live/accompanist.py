@@ -16,10 +16,11 @@ from typing import Protocol
 
 import numpy as np
 
-from kernels import QUALITIES, chord_pitch_classes, chord_recognize, voice_chord
+from kernels import QUALITIES, chord_pitch_classes, chord_recognize
+from kernels.voicing import CLOSE, KIND_VOICES, SATB_HIGHS, SATB_LOWS, voice_kind, voice_satb
 from live.events import NoteEvent
 from live.listener import Snapshot
-from live.styles import BassHit, ChordHit, Section, Style, active_style
+from live.styles import VOICINGS, BassHit, ChordHit, Section, Style, active_style
 
 SLOTS_PER_BEAT = 4
 #: modes in which the musician's melody leads and the band harmonises it
@@ -31,6 +32,23 @@ Q = {name: i for i, name in enumerate(QUALITIES)}
 
 # General MIDI drum notes the band plays itself (a style's own drums come from its file).
 SIDESTICK, CRASH = 37, 49
+#: voicings kept per part and kind, indexed by slot: a decision's voicing must stay
+#: untouched from its ``decide`` to its ``commit``, and the planner decides at most the
+#: commit horizon plus a beat ahead (a few slots), far fewer than this
+VOICING_POOL = 128
+KIND_ID = {name: i for i, name in enumerate(VOICINGS)}  # Decision.voicings key: part * 8 + kind
+SATB = KIND_ID["satb"]
+ALL_VOICES = tuple(tuple(range(1, n + 1)) for n in range(9))  # a hit without ``voices``
+
+
+def voices_for(kind: str, role: str) -> int:
+    """How many voices a part of ``role`` plays in a voicing ``kind``: close and open
+    play three in the comp, four in the pad; drop-2 and SATB four, shell three, rootless
+    two (kernels.voicing)."""
+    if kind == "satb":
+        return 4
+    comp, pad = KIND_VOICES[kind]
+    return pad if role == "pad" else comp
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +106,7 @@ class Decision:
     chord: Chord
     events: list[NoteEvent] = field(default_factory=list)
     cut_parts: tuple[int, ...] = ()  # parts whose sounding notes end at this slot
+    #: part * 8 + voicing kind -> the voicing this decision gives that part's kind
     voicings: dict[int, np.ndarray] = field(default_factory=dict)
     bass_note: int = -1
     extra: object = None  # an accompanist's own state for commit (e.g. the model's)
@@ -197,8 +216,16 @@ class RuleAccompanist:
         self.rng = np.random.default_rng(seed)
         self._chord = NO_CHORD
         self._chord_since = 0
-        self._voicings = {p.index: np.full(3 if p.role == "comp" else 4, -1, np.int64)
-                          for p in parts if p.role in ("comp", "pad")}
+        # For each comp/pad part and voicing kind: the last committed voicing and a pool
+        # of out= arrays for the kernels (allocated here: deciding allocates no arrays).
+        self._voicings: dict[int, np.ndarray] = {}
+        self._pools: dict[int, np.ndarray] = {}
+        for p in parts:
+            if p.role in ("comp", "pad"):
+                for kind, k in KIND_ID.items():
+                    n = voices_for(kind, p.role)
+                    self._voicings[p.index * 8 + k] = np.full(n, -1, np.int64)
+                    self._pools[p.index * 8 + k] = np.full((VOICING_POOL, n), -1, np.int64)
         self._bass_prev = -1
 
     @property
@@ -272,8 +299,9 @@ class RuleAccompanist:
         if decision.chord != self._chord and decision.chord.root >= 0:
             self._chord = decision.chord
             self._chord_since = decision.slot
-        for idx, v in decision.voicings.items():
-            self._voicings[idx] = v
+        for key, v in decision.voicings.items():
+            if v[0] >= 0:  # a chord with no voicing in range keeps the last one
+                self._voicings[key][:] = v
         if decision.bass_note >= 0:
             self._bass_prev = decision.bass_note
 
@@ -388,21 +416,45 @@ class RuleAccompanist:
             note += step
         return self._fit(chord.root, part, prev)  # walked into the edge of the range: back to the root
 
+    def _voice(self, part: PartInfo, kind: int, chord: Chord, slot: int, near: np.ndarray | None,
+               d: Decision) -> np.ndarray:
+        """The voicing of ``kind`` (an index into VOICINGS) for ``chord``, nearest the
+        part's last one of that kind, or nearest ``near`` (the part's own voicing this
+        slot) when that has as many voices; written into a pooled array, recorded in
+        ``d`` for commit. All -1 when nothing fits the part's range."""
+        key = part.index * 8 + kind
+        out = self._pools[key][slot % VOICING_POOL]
+        prev = self._voicings[key]
+        if kind == SATB:  # a choir's four voices keep their own ranges, not the part's
+            voice_satb(chord.root, chord.quality, chord.bass, prev, SATB_LOWS, SATB_HIGHS, out)
+        else:
+            if near is not None and near.shape[0] == out.shape[0] and near[0] >= 0:
+                prev = near
+            if voice_kind(kind, chord.root, chord.quality, prev, part.low, part.high, out) == np.inf \
+                    and out.shape[0] > 2 and kind != CLOSE:
+                # a range too narrow for the shape: the nearest close voicing instead
+                voice_kind(CLOSE, chord.root, chord.quality, prev, part.low, part.high, out)
+        d.voicings[key] = out
+        return out
+
     def _chordal(self, ctx: SlotContext, style: Style, part: PartInfo, chord: Chord, s: int,
                  hits: tuple[ChordHit, ...], restrike: bool, d: Decision) -> None:
+        # The part's own voicing follows every chord, heard or not, so that it comes in
+        # voice-led; a voicing a hit asks for is voice-led from it.
+        own = KIND_ID[style.voicing(part.role)]
+        voicing = self._voice(part, own, chord, ctx.slot, None, d)
         if not hits and restrike:
             hits = (ChordHit(1.0 if part.role == "comp" else ctx.meter - s / SLOTS_PER_BEAT, 80),)
         if not hits:
             return
-        prev = self._voicings[part.index]
-        out = np.empty_like(prev)
-        voice_chord(chord.root, chord.quality, prev, part.low, part.high, out)
-        d.voicings[part.index] = out  # the close voicing carries the voice leading on
         beat = (ctx.slot // SLOTS_PER_BEAT) + swing_beat(s % SLOTS_PER_BEAT, ctx.swing)
         for hit in hits:
             dur = min(hit.duration, ctx.meter - s / SLOTS_PER_BEAT)
-            notes = out if hit.voicing == "close" and not hit.voices else revoice(out, hit, chord, part)
-            for note in notes:
+            kind = KIND_ID[hit.voicing] if hit.voicing else own
+            notes = voicing if kind == own else self._voice(part, kind, chord, ctx.slot, voicing, d)
+            n = notes.shape[0]
+            for v in hit.voices or ALL_VOICES[n]:
+                note = notes[v - 1] if v <= n else -1
                 if note >= 0:
                     d.events.append(NoteEvent(self._when(ctx, style, beat), dur * 0.95, part.index, int(note),
                                               self._vel(hit.velocity, style.velocity_jitter)))
@@ -412,28 +464,3 @@ def restrike(style: Style, section: Section, part: PartInfo, changed: bool) -> b
     """Whether a part plays a new chord at once where its pattern has no note: when the
     chord changed, the style asks it of the role, and the part plays in this section."""
     return changed and part.role in style.restrike and part.role in section.plays
-
-
-def revoice(close: np.ndarray, hit: ChordHit, chord: Chord, part: PartInfo) -> list[int]:
-    """A close voicing turned into the hit's voicing kind, then cut to its voices.
-
-    open: the middle voice up an octave; drop2: the second voice from the top down an
-    octave; shell: only the third and the seventh (the fifth for a triad). A voice that
-    would leave the part's range stays where it was.
-    """
-    notes = sorted(int(n) for n in close if n >= 0)
-    if hit.voicing == "open" and len(notes) >= 3:
-        i = len(notes) // 2
-        if notes[i] + 12 <= part.high:
-            notes[i] += 12
-    elif hit.voicing == "drop2" and len(notes) >= 3:
-        if notes[-2] - 12 >= part.low:
-            notes[-2] -= 12
-    elif hit.voicing == "shell":
-        tones = chord_tones(chord)
-        guide = {int(tones[1]), int(tones[3] if tones.size > 3 else tones[2])}
-        notes = [n for n in notes if n % 12 in guide] or notes
-    notes.sort()
-    if hit.voices:
-        notes = [notes[v - 1] for v in hit.voices if v <= len(notes)]
-    return notes

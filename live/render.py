@@ -31,6 +31,7 @@ SECTION_NAMES = {"main_a": "main A", "main_b": "main B"}
 #: gain and little or no limiting; -1 dBTP leaves room for a lossy encoder's overshoot.
 RENDER_LUFS = -16.0
 RENDER_CEILING = -1.0
+MIX_CLIP = 0.97  # live.instruments.Mixer clips its master here: a mix that reaches it was cut
 RENDER_BAND = (("bass", "bass", 0.7), ("keys", "comp", 0.6), ("drums", "drums", 0.7), ("pad", "pad", 0.45))
 
 
@@ -214,5 +215,8 @@ def render_styles(names: list[str], out_dir: str | Path, *, tempo: float | None 
         progress(f"[{i}/{len(names)}] {r.style}: {r.tempo:g} bpm, {parts} -> {r.wav}, {r.mid.name}, "
                  f"{r.png.name} ({r.seconds:.0f} s of music in {r.wall_s:.1f} s; {r.lufs:.1f} LUFS, "
                  f"true peak {r.true_peak_db:.1f} dBTP)")
+        if r.mix_peak >= MIX_CLIP - 1e-3:
+            progress(f"  warning: {r.style}: the band's mix reached the master clip ({MIX_CLIP:g}) before it was "
+                     "brought to its loudness; turn the band's volumes down")
         done.append(r)
     return done

@@ -55,7 +55,10 @@ SECTIONS = ("intro", "main_a", "main_b", "fill", "break", "ending")
 ROLES = ("bass", "comp", "drums", "pad")
 PITCHED = ("bass", "comp", "pad")
 DEGREES = ("root", "bass", "third", "fifth", "seventh", "octave", "approach", "walk")
-VOICINGS = ("close", "open", "drop2", "shell")
+#: how a comp or pad part voices each chord (kernels.voicing: KINDS, and "satb" for
+#: four-part chorale writing); a part names one, a hit may name another for itself
+VOICINGS = ("close", "open", "drop2", "shell", "rootless", "satb")
+VOICED = ("comp", "pad")  # the roles that have a voicing
 MAX_BARS = 8
 DEFAULT_STYLE = "pop"
 
@@ -73,7 +76,7 @@ GM_DRUM_RANGE = (27, 87)
 _TOP_KEYS = ("name", "description", "meter", "tempo", "swing", "humanize", "parts", "restrike",
              "crash_every", "crash_after_fill", "demo_chords", "sections")
 _HUMANIZE_KEYS = ("timing", "velocity")
-_PART_KEYS = ("instrument", "program")
+_PART_KEYS = ("instrument", "program", "voicing")
 _SECTION_KEYS = ("bars", "like", "drums", "bass", "comp", "pad")
 _BASS_KEYS = ("at", "play", "len", "vel", "bar")
 _CHORD_KEYS = ("at", "len", "vel", "voicing", "voices", "bar")
@@ -104,7 +107,7 @@ class BassHit:
 class ChordHit:
     duration: float  # beats
     velocity: int
-    voicing: str = "close"  # one of VOICINGS
+    voicing: str = ""  # one of VOICINGS; "" = the part's own (Style.voicing)
     voices: tuple[int, ...] = ()  # 1-based voices from the bottom; empty = all
 
 
@@ -134,6 +137,7 @@ class Section:
 class PartSound:
     instrument: str  # one of live.rig.INSTRUMENTS
     program: int  # General MIDI program 1..128
+    voicing: str = "close"  # comp and pad: one of VOICINGS
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,11 @@ class Style:
     def plays(self, role: str) -> bool:
         """Whether any section has notes for ``role``."""
         return any(role in sec.plays for sec in self.sections.values())
+
+    def voicing(self, role: str) -> str:
+        """How the ``role`` part voices its chords: one of VOICINGS (default close)."""
+        p = self.parts.get(role)
+        return p.voicing if p is not None else "close"
 
     def sound(self, role: str) -> PartSound:
         d = ROLE_DEFAULTS[role]
@@ -374,9 +383,13 @@ def _read_parts(doc: Doc, top: Entries) -> dict[str, PartSound]:
         m = doc.mapping(vnode, fld, _PART_KEYS)
         d = ROLE_DEFAULTS[role]
         allowed = ("kit",) if role == "drums" else tuple(i for i in INSTRUMENTS if i != "kit")
+        if "voicing" in m and role not in VOICED:
+            doc.fail(m["voicing"][1], f"{fld}.voicing is for {' and '.join(VOICED)} parts only (the {role} "
+                                      f"part has no chords to voice), got {shown(doc.value(m['voicing'][1]))}")
         parts[role] = PartSound(
             instrument=doc.get(m, fld, "instrument", d.instrument, check_choice, allowed),
             program=doc.get(m, fld, "program", d.program, check_int, 1, 128),
+            voicing=doc.get(m, fld, "voicing", "close", check_choice, VOICINGS),
         )
     return parts
 
@@ -585,7 +598,7 @@ def _read_chordal(doc: Doc, node: yaml.Node, fld: str, meter: int, bars: int) ->
     for f, m, item in _hit_list(doc, node, fld, _CHORD_KEYS):
         hit = ChordHit(doc.get(m, f, "len", 1.0, check_num, 0.05, 32),
                        doc.get(m, f, "vel", 80, check_int, 1, 127),
-                       doc.get(m, f, "voicing", "close", check_choice, VOICINGS),
+                       doc.get(m, f, "voicing", "", check_choice, VOICINGS),
                        doc.get(m, f, "voices", (), _voices))
         for i in _place(doc, m, f, item, meter, bars):
             table[i].append(hit)
