@@ -296,3 +296,44 @@ if given is not None:
 else:
     def test_hypothesis_missing():
         pytest.skip("hypothesis is not installed: the property tests did not run")
+
+
+ALLOCATIONS = """
+import numpy as np
+from numba import njit
+from numba.core.runtime import rtsys
+from kernels.voicing import DROP2, ROOTLESS, SATB_HIGHS, SATB_LOWS, SHELL, voice_kind, voice_satb
+
+@njit
+def loop(k, prev, out, out3, out2, lows, highs):
+    for i in range(k):
+        voice_satb(i % 12, i % 13, -1, prev, lows, highs, out)
+        voice_kind(DROP2, i % 12, i % 13, prev, 48, 84, out)
+        voice_kind(SHELL, i % 12, i % 13, out3, 52, 76, out3)
+        voice_kind(ROOTLESS, i % 12, i % 13, out2, 52, 76, out2)
+
+args = (np.array([48, 55, 64, 72]), np.empty(4, np.int64), np.full(3, -1), np.full(2, -1), SATB_LOWS, SATB_HIGHS)
+loop(1, *args)  # compiles, and starts numba's runtime (and its counters)
+counts = []
+for k in (1, 1, 200):
+    before = rtsys.get_allocation_stats().alloc
+    loop(k, *args)
+    counts.append(rtsys.get_allocation_stats().alloc - before)
+print(counts)
+"""
+
+
+def test_kernels_allocate_nothing():
+    """Numba's own allocation counter: calling the kernels 200 times allocates no more
+    than calling them once (what it counts is the arrays passed in from Python)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, NUMBA_NRT_STATS="1", PYTHONPATH=str(repo))
+    r = subprocess.run([sys.executable, "-c", ALLOCATIONS], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    _first, once, many = eval(r.stdout.strip().splitlines()[-1])
+    assert many == once, f"200 calls allocated {many}, one call {once}"
