@@ -10,6 +10,7 @@ import numpy as np
 
 from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_classes,
                      chord_recognize, chord_symbol, parse_chord_symbol)
+from .chorddetect import keyboard_weights, single_finger_chord
 from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
 from .sampling import Sampler, apply_mask, log_softmax, repetition_penalty, sample
 from .tempo import next_beat, tap_tempo, tempo_state, tempo_update
@@ -17,7 +18,7 @@ from .voicing import SATB_HIGHS, SATB_LOWS, voice_chord, voice_kind, voice_satb
 
 __all__ = [
     "QUALITIES", "QUALITY_INTERVALS", "QUALITY_SUFFIX", "KK_MAJOR", "KK_MINOR",
-    "chord_recognize", "chord_pitch_classes", "chord_symbol", "parse_chord_symbol",
+    "chord_recognize", "chord_pitch_classes", "single_finger_chord", "keyboard_weights", "chord_symbol", "parse_chord_symbol",
     "key_update", "key_estimate", "voice_chord", "voice_kind", "voice_satb", "warmup",
     "apply_mask", "repetition_penalty", "sample", "log_softmax", "Sampler",
     "tempo_state", "tempo_update", "next_beat", "tap_tempo",
@@ -30,6 +31,10 @@ def warmup():
     weights[[0, 4, 7]] = 1.0
     root, quality, _ = chord_recognize(weights, 0)
     pcs = np.empty(4, dtype=np.int64)
+    sounding = np.zeros(128, dtype=np.int8)  # the listener's array
+    sounding[[48, 52, 55]] = 1
+    single_finger_chord(sounding, 0, 60)
+    keyboard_weights(sounding, 0, 128, weights)
     chord_pitch_classes(root, quality, pcs)
     state = np.zeros(12)
     key_update(state, 0, 1.0, 0.99)

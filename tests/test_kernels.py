@@ -321,3 +321,66 @@ def test_voice_leading_c_f_g7_c():
         prev = out.copy()
     assert max(moves) <= 7, moves
     assert moves == [3, 5, 4]
+
+
+# --- chord detection: single finger, full keyboard ------------------------------------
+
+from kernels.chorddetect import (keyboard_weights, keyboard_weights_ref,  # noqa: E402
+                                 single_finger_chord, single_finger_chord_ref)
+
+
+def keys(*notes):
+    a = np.zeros(128, np.int8)
+    a[list(notes)] = 1
+    return a
+
+
+def test_chord_detect_parity_random():
+    rng = np.random.default_rng(77)
+    out = np.zeros(12)
+    for _ in range(4000):
+        a = (rng.random(128) < rng.uniform(0.0, 0.12)).astype(np.int8)
+        lo, hi = int(rng.integers(0, 60)), int(rng.integers(40, 129))
+        assert single_finger_chord(a, lo, hi) == single_finger_chord_ref(a, lo, hi)
+        bass = keyboard_weights(a, lo, hi, out)
+        w, b = keyboard_weights_ref(a, lo, hi)
+        assert bass == b
+        np.testing.assert_array_equal(out, w)
+
+
+@pytest.mark.parametrize("notes, expected", [
+    ((48,), "C"),                 # one key: major
+    ((46, 48), "Cm"),             # + a black key below: minor
+    ((45, 48), "C7"),             # + a white key below: 7th
+    ((45, 46, 48), "Cm7"),        # + a black and a white key below: m7
+    ((40, 42, 48), "Cm7"),        # which keys below does not matter, only their colour
+    ((36, 43), "G7"),             # the root is the highest key
+    ((49, 54, 56), "Abm"),        # black root, black keys below
+    ((), "N"),
+    ((60,), "N"),                 # above the zone: nothing
+])
+def test_single_finger_rule(notes, expected):
+    root, q = single_finger_chord(keys(*notes), 0, 60)
+    assert chord_symbol(root, q) == expected
+
+
+@pytest.mark.parametrize("notes, expected", [
+    ((36, 64, 67, 72), "C"),                 # C in the bass, E G C in the right hand
+    ((45, 60, 64, 67), "Am7"),               # A in the bass with C E G: Am7, not C6
+    ((43, 59, 62, 65, 77), "G7"),            # G7 spread over the keyboard, F on top
+    ((48, 55, 64, 67, 86), "C"),             # a D in the tune on top of a C chord counts half
+    ((40, 60, 64, 67), "C/E"),               # first inversion: the lowest note is the bass
+])
+def test_full_keyboard_reads_the_whole_keyboard(notes, expected):
+    out = np.zeros(12)
+    bass = keyboard_weights(keys(*notes), 0, 128, out)
+    root, q, _ = chord_recognize(out, bass)
+    assert chord_symbol(root, q, bass) == expected
+
+
+def test_full_keyboard_top_note_counts_half():
+    out = np.zeros(12)
+    keyboard_weights(keys(48, 52, 55, 74), 0, 128, out)  # D on top, a ninth above the chord
+    assert out[2] == 0.5 and out[0] == out[4] == out[7] == 1.0
+    keyboard_weights(keys(48, 52, 55, 57), 0, 128, out)  # A just above: part of the chord
+    assert out[9] == 1.0
