@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from kernels import QUALITIES, chord_pitch_classes, chord_recognize
+from kernels import QUALITIES, chord_pitch_classes, chord_recognize, keyboard_weights, single_finger_chord
 from kernels.voicing import CLOSE, KIND_VOICES, SATB_HIGHS, SATB_LOWS, voice_kind, voice_satb
 from live.events import NoteEvent
 from live.listener import Snapshot
@@ -90,6 +90,11 @@ class SlotContext:
     section_bar: int = 0  # bar within that section
     prev_section: str = ""  # the section of the bar before, e.g. "fill"
     sr: int = 48000  # audio frames per second, for timing in ms
+    chord_detect: str = "fingered"  # how the chord zone is read (live.rigschema.CHORD_DETECT)
+    #: -1..1, 0 = the style as written: how adventurous the band is (the rig's and the control's
+    #: 0..127 with 64 in the middle, see ``level``) and how hard and busy it plays
+    adventure: float = 0.0
+    energy: float = 0.0
 
     @property
     def beat(self) -> float:
@@ -129,6 +134,34 @@ MAJOR_DIATONIC = ((0, "maj", 1.0), (2, "min", 0.6), (4, "min", 0.4), (5, "maj", 
                   (7, "maj", 0.9), (7, "7", 0.6), (9, "min", 0.7))
 MINOR_DIATONIC = ((0, "min", 1.0), (5, "min", 0.8), (7, "maj", 0.6), (7, "7", 0.7),
                   (8, "maj", 0.7), (3, "maj", 0.6), (10, "maj", 0.6))
+
+
+def level(value: int) -> float:
+    """A control's 0..127 as -1..1, with 64 (the middle, as written) at exactly 0."""
+    return (value - 64) / 63.0 if value >= 64 else (value - 64) / 64.0
+
+
+def density_prob(p: float, density: float) -> float:
+    """A written hit's probability at a groove density (kernels.groove's rule): 0.5 plays
+    the grid as written, towards 0 hits drop out, towards 1 they all play."""
+    if density <= 0.5:
+        return p * density / 0.5
+    return p + (1.0 - p) * (density - 0.5) / 0.5
+
+
+def chance(seed: int, a: int, b: int) -> float:
+    """A repeatable draw in [0, 1) for (a, b): the same seed gives the same band."""
+    h = (a * 73856093) ^ (b * 19349663) ^ ((seed + 1) * 83492791)
+    return (h & 0xFFFFF) / float(0x100000)
+
+
+#: adventurousness: the richer chord the comp and pad play for a triad, and the plainer
+#: one for a seventh chord below the middle (kernels.QUALITIES indexes)
+EXTEND = {0: 7, 1: 8, 11: 7, 12: 8}  # maj -> maj7 (the key's V: 7), min -> m7, 6 -> maj7, m6 -> m7
+DOMINANT = 6
+PLAIN = {7: 0, 8: 1, 11: 0, 12: 1, 9: 2}  # maj7 -> maj, m7 -> min, 6 -> maj, m6 -> min, m7b5 -> dim
+TIMEKEEPERS = (42, 51, 44, 59, 46, 54, 70, 69)  # hats, rides, shakers: what energy adds more of
+ACCENT = 90  # drum hits this loud or louder play at any energy
 
 
 def chord_tones(chord: Chord) -> np.ndarray:
@@ -227,19 +260,42 @@ class RuleAccompanist:
                     self._voicings[p.index * 8 + k] = np.full(n, -1, np.int64)
                     self._pools[p.index * 8 + k] = np.full((VOICING_POOL, n), -1, np.int64)
         self._bass_prev = -1
+        self.seed = seed
+        self._weights = np.zeros(12)  # scratch for the full-keyboard chord (planner thread)
+        self._keepers: dict[int, tuple[int, int]] = {}  # id(section) -> (timekeeper note, velocity)
+        self._vel_scale = 1.0  # energy: set by decide for the slot
 
     @property
     def chord(self) -> Chord:
         return self._chord
 
+    def _hands_chord(self, ctx: SlotContext) -> Chord:
+        """The chord the musician's hands hold in the chord zone, read as the rig says
+        (fingered, single_finger, full: kernels.chorddetect); NO_CHORD when none is held."""
+        snap = ctx.snapshot
+        if not snap.chord_zone.any():
+            return NO_CHORD
+        held = getattr(snap, "sounding", None)
+        detect = ctx.chord_detect
+        if detect == "single_finger" and held is not None:
+            root, qual = single_finger_chord(held, 0, snap.melody_min)
+            return Chord(int(root), int(qual)) if root >= 0 else NO_CHORD
+        if detect == "full" and held is not None and ctx.mode == "chords":
+            bass = keyboard_weights(held, 0, snap.melody_min, self._weights)
+            root, qual, _ = chord_recognize(self._weights, bass)
+        else:
+            root, qual, _ = chord_recognize(snap.chord_zone, snap.chord_bass)
+            bass = snap.chord_bass
+        if root < 0:
+            return NO_CHORD
+        return Chord(int(root), int(qual), int(bass) if bass != root else -1)
+
     # -- harmony: chords mode reads the hands, lead mode harmonises the melody --
     def _choose_chord(self, ctx: SlotContext) -> Chord:
         snap = ctx.snapshot
-        if snap.chord_zone.any():
-            root, qual, _ = chord_recognize(snap.chord_zone, snap.chord_bass)
-            if root >= 0:
-                bass = snap.chord_bass if snap.chord_bass != root else -1
-                return Chord(int(root), int(qual), int(bass))
+        hands = self._hands_chord(ctx)
+        if hands.root >= 0:
+            return hands
         if ctx.mode == "chords":
             return self._chord  # chord memory, as on an arranger keyboard
         beats_per_change = max(1, ctx.meter // 2)
@@ -261,6 +317,7 @@ class RuleAccompanist:
         if ctx.slot < 0:
             return self._count_in(ctx)
         style = active_style(ctx.style)
+        self._vel_scale = 1.0 + 0.35 * ctx.energy
         chord = self._choose_chord(ctx)
         on_beat = ctx.slot % SLOTS_PER_BEAT == 0
         if ctx.mode == "chords" and ctx.slot % 2:
@@ -275,6 +332,8 @@ class RuleAccompanist:
         if changed:
             d.cut_parts = tuple(p.index for p in self.parts if p.role in HARMONY_ROLES)
         section = style.section(ctx.section)
+        if section is None and ctx.section != "end":  # a style switched to that lacks the section
+            section = style.section("main_a")
         if section is None:  # after the ending: the band is done
             return d
         # A bar of another meter than the style's: cut the pattern short, or start it
@@ -307,9 +366,29 @@ class RuleAccompanist:
 
     # -- parts ------------------------------------------------------------------
     def _vel(self, v: int, jitter: int = 4) -> int:
+        if self._vel_scale != 1.0:  # energy: harder or softer than written
+            v = min(127, max(1, int(v * self._vel_scale + 0.5)))
         if jitter <= 0:
             return v
         return int(np.clip(v + self.rng.integers(-jitter, jitter + 1), 1, 127))
+
+    def _timekeeper(self, section: Section) -> tuple[int, int]:
+        """The section's hi-hat, ride or shaker (its most used) and a soft velocity for
+        the hits energy adds; (-1, 0) when it has none."""
+        got = self._keepers.get(id(section))
+        if got is None:
+            count: dict[int, list[int]] = {}
+            for hits in section.drums:
+                for h in hits:
+                    if h.note in TIMEKEEPERS:
+                        count.setdefault(h.note, []).append(h.velocity)
+            if count:
+                note = max(count, key=lambda n: len(count[n]))
+                got = (note, int(np.median(count[note]) * 0.75))
+            else:
+                got = (-1, 0)
+            self._keepers[id(section)] = got
+        return got
 
     def _when(self, ctx: SlotContext, style: Style, beat: float) -> float:
         """``beat`` moved by the style's timing jitter (none when it is 0)."""
@@ -331,11 +410,29 @@ class RuleAccompanist:
                base_beat: int, d: Decision) -> None:
         beat = base_beat + swing_beat(s, ctx.swing)
         jitter = style.velocity_jitter
-        for hit in section.drums[step]:
-            if hit.probability < 1.0 and self.rng.random() >= hit.probability:
+        density = 0.5 + 0.5 * ctx.energy  # kernels.groove's density: 0.5 plays the grid as written
+        written = section.drums[step]
+        for hit in written:
+            p = hit.probability
+            if density != 0.5 and (density > 0.5 or hit.velocity < ACCENT):  # low energy keeps the accents
+                p = density_prob(p, density)
+            if p < 1.0 and self.rng.random() >= p:
                 continue
             d.events.append(NoteEvent(self._when(ctx, style, beat), DRUM_LEN, part.index, hit.note,
                                       self._vel(hit.velocity, jitter)))
+        if density > 0.5:  # energy: the timekeeper on the 8ths (and then the 16ths) it leaves out
+            note, vel = self._timekeeper(section)
+            if note >= 0 and not any(h.note == note for h in written) and \
+                    self.rng.random() < (0.8 if s % 2 == 0 else 0.5) * (density - 0.5) / 0.5:
+                d.events.append(NoteEvent(self._when(ctx, style, beat), DRUM_LEN, part.index, note,
+                                          self._vel(vel, jitter)))
+        if ctx.adventure > 0 and s % SLOTS_PER_BEAT == 3 and ctx.section in ("main_a", "main_b"):
+            # adventurousness: a kick pushed a 16th ahead of the next beat's
+            nxt = section.drums[step + 1] if step + 1 < len(section.drums) else section.drums[0]
+            kick = next((h for h in nxt if h.note in (35, 36)), None)
+            if kick is not None and self.rng.random() < 0.4 * ctx.adventure:
+                d.events.append(NoteEvent(self._when(ctx, style, beat), DRUM_LEN, part.index, kick.note,
+                                          self._vel(int(kick.velocity * 0.8), jitter)))
         if s:
             return
         bar = ctx.slot // (ctx.meter * SLOTS_PER_BEAT)
@@ -437,8 +534,32 @@ class RuleAccompanist:
         d.voicings[key] = out
         return out
 
+    def _colour(self, ctx: SlotContext, chord: Chord) -> Chord:
+        """Adventurousness: the chord the comp and pad voice. Above the middle a triad
+        becomes a seventh chord now and then (the same all bar long; on the key's fifth
+        degree a dominant 7th), below it a seventh chord other than the dominant is played
+        as its triad."""
+        x = ctx.adventure
+        if x > 0 and chord.quality in EXTEND:
+            bar = ctx.slot // (ctx.meter * SLOTS_PER_BEAT)
+            if chance(self.seed, chord.root * 16 + chord.quality, bar) < x:
+                tonic = ctx.key[0]
+                if chord.quality == 0 and tonic >= 0 and (chord.root - tonic) % 12 == 7:
+                    return Chord(chord.root, DOMINANT, chord.bass)  # the key's V: a dominant 7th
+                return Chord(chord.root, EXTEND[chord.quality], chord.bass)
+        elif x < -0.5 and chord.quality in PLAIN:
+            return Chord(chord.root, PLAIN[chord.quality], chord.bass)
+        return chord
+
     def _chordal(self, ctx: SlotContext, style: Style, part: PartInfo, chord: Chord, s: int,
                  hits: tuple[ChordHit, ...], restrike: bool, d: Decision) -> None:
+        if ctx.adventure != 0.0:
+            chord = self._colour(ctx, chord)
+        if hits and ctx.energy < 0 and s % SLOTS_PER_BEAT and self.rng.random() < -ctx.energy:
+            hits = ()  # low energy: the comping between the beats thins out
+        elif not hits and ctx.adventure > 0 and part.role == "comp" and s % SLOTS_PER_BEAT == 2 \
+                and ctx.section in ("main_a", "main_b") and self.rng.random() < 0.25 * ctx.adventure:
+            hits = (ChordHit(0.4, 70),)  # adventurousness: a stab on an off-beat
         # The part's own voicing follows every chord, heard or not, so that it comes in
         # voice-led; a voicing a hit asks for is voice-led from it.
         own = KIND_ID[style.voicing(part.role)]

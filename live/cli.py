@@ -155,6 +155,13 @@ def cmd_rig_docs(args: argparse.Namespace) -> int:
     return run_docs(args.out, check=args.check)
 
 
+def cmd_rig_learn(args: argparse.Namespace) -> int:
+    from live.riglearn import run
+
+    run(args.rig, midi_in=args.midi_in, out=args.out, actions=args.actions, force=args.force, say=_progress)
+    return 0
+
+
 def cmd_charts(args: argparse.Namespace) -> int:
     from live.chart import builtin_chart_names, charts_dir, load_chart
 
@@ -300,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rigs", help="list the built-in rigs")
     p.set_defaults(func=cmd_rigs)
 
-    p = sub.add_parser("rig", help="make a rig (sideman rig new [FILE]), or write the rig reference (sideman rig docs)")
+    p = sub.add_parser("rig", help="make a rig (sideman rig new [FILE]), learn its controls (sideman rig learn "
+                       "RIG --midi-in PORT), or write the rig reference (sideman rig docs)")
     rig_sub = p.add_subparsers(dest="rig_command", required=True)
     q = rig_sub.add_parser("new", help="a few questions, then a rig file you can play and edit")
     q.add_argument("file", nargs="?", help="where to write it (default: <name>.yaml here)")
@@ -314,6 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "the tables alone; - prints the page")
     q.add_argument("--check", action="store_true", help="write nothing; exit 1 if the page is out of date")
     q.set_defaults(func=cmd_rig_docs)
+    q = rig_sub.add_parser("learn", help="press a pedal, pad or knob for each action: a rig with those controls",
+                           description="For each action (or those of --actions) it asks you to press the control "
+                           "for it (Enter skips), takes the first note, CC or program change from --midi-in, and "
+                           "writes the rig with those controls; the rest of the rig stays as it was.")
+    q.add_argument("rig", metavar="RIG", help="rig file or built-in rig name")
+    q.add_argument("--midi-in", required=True, metavar="PORT", help="the MIDI input to listen on (part of its name)")
+    q.add_argument("--out", metavar="FILE", help="the rig to write (default: RIG-learned.yaml here)")
+    q.add_argument("--actions", metavar="A,B,...", help="only these actions, in this order (default: all)")
+    q.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    q.set_defaults(func=cmd_rig_learn)
 
     p = sub.add_parser("styles", help="list the band styles: name, meter, tempo, description")
     p.add_argument("--styles", metavar="DIR", help="also a folder of your own style files, searched first")

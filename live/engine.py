@@ -14,6 +14,11 @@ Threading model
   the audio clock has silenced everything, writes the take.
 - A writer thread (``live.midifile.TakeJournal``) copies the recorder's new events to
   disk while the jam runs; it only reads what ``Recorder.n`` has published.
+- The rig's controls run on the audio clock (``on_input`` -> ``_control``): each only
+  stores plain values in the planner (``Planner.request_*``, ``adventure_in``,
+  ``energy_in``); the planner does the musical work at its next step. Everything a
+  control may switch to (styles, the setlist's songs) is loaded here, on the control
+  thread, when the engine is built.
 - The session's supervisor thread swaps ``midi_ins`` (one reference swap) when a
   controller comes or goes, and asks the audio clock to end the notes of a lost one
   (``release_source``): the audio clock does the releasing, so the note tables keep
@@ -30,10 +35,12 @@ import numpy as np
 from live.accompanist import PartInfo, RuleAccompanist
 from live.events import (CANCEL_MASK, CLOCK_START, CLOCK_STOP, CLOCK_TICK, MUSICIAN, NOTE_OFF, NOTE_ON,
                          EventRing)
+from live.errors import StyleError
 from live.listener import Listener
-from live.planner import Planner
+from live.planner import Planner, SongPlan, all_chord
 from live.clock import FrameClock
-from live.styles import Arrangement, activate, open_style
+from live.rigschema import VALUE_ACTIONS
+from live.styles import Arrangement, activate, open_style, style_names
 
 #: ring event kind -> MIDI real-time status byte (Start, Clock, Stop)
 REALTIME_STATUS = {CLOCK_START: 0xFA, CLOCK_TICK: 0xF8, CLOCK_STOP: 0xFC}
@@ -122,6 +129,7 @@ class Engine:
         self.rig = rig
         self.clock = FrameClock(sr, block, follow_wall=live)
         self.listener = Listener(rig.input.split, rig.mode)
+        self.listener.all_chord = all_chord(rig.mode, self.listener.split, rig.input.chord_detect)
         self.ring = EventRing(8192)
         self.band_cfg = [p for p in rig.band if p.enabled]
         infos = [PartInfo(i, p.role, p.low, p.high) for i, p in enumerate(self.band_cfg)]
@@ -139,7 +147,12 @@ class Engine:
                                sync_start=rig.sync_start, horizon_ms=horizon_ms,
                                arrangement=Arrangement(self.style, intro=rig.intro),
                                follow_tempo=rig.follow_tempo, midi_clock=rig.midi_out.clock,
-                               clock_in=rig.input.clock)
+                               clock_in=rig.input.clock, seed=seed, chord_detect=rig.input.chord_detect,
+                               adventure=rig.adventurousness, energy=rig.energy)
+        self.stop_ends_take = rig.stop_ends_take
+        self.song_of = np.full(128, -1, np.int64)  # program number -> song index (the setlist)
+        self.planner.styles = self._style_cycle(rig)
+        self.planner.songs = self._songs(rig, infos, rules, seed)
         self.clock_in = rig.input.clock
         self.planner.roles = {i: p.role for i, p in enumerate(self.band_cfg)}
         self.parts = parts  # pyo instruments, one per enabled band part (or None)
@@ -163,9 +176,10 @@ class Engine:
         self.accept_channel = np.array([not ch or (c + 1) in ch for c in range(16)], np.bool_)
         self.thru = rig.input.thru
         self.thru_ch = rig.input.thru_channel - 1
-        self.controls = {}
+        self.controls = {}  # (type, number) -> (action, channel or -1, takes the value)
         for c in rig.controls:
-            self.controls[(c.type, c.number)] = (c.action, -1 if c.channel is None else c.channel - 1)
+            self.controls[(c.type, c.number)] = (c.action, -1 if c.channel is None else c.channel - 1,
+                                                 c.action in VALUE_ACTIONS)
         self.cb_ns = np.zeros(CB_HISTORY, np.int64)
         self._msg = [0, 0, 0]  # reused for every MIDI out message
         self._msg1 = [0]  # and for MIDI clock
@@ -175,6 +189,85 @@ class Engine:
         self.end_of_input = False
 
     # -- control thread ------------------------------------------------------
+    def _style_cycle(self, rig) -> tuple[str, ...]:
+        """The styles style_next/style_prev step through, each loaded and activated now."""
+        names = rig.style_list if rig.style_list is not None else style_names(rig.styles)
+        out = []
+        for name in names:
+            try:
+                style = open_style(name, rig.styles)
+            except StyleError as e:  # one broken file of yours does not stop the jam
+                self.planner.stats.messages.append(f"style_next skips {name}: {e}")
+                continue
+            if style.meter == rig.meter:
+                if name != rig.style:  # the rig's own is active already
+                    activate(style)
+                out.append(name)
+        return tuple(out)
+
+    def _songs(self, rig, infos: list[PartInfo], rules, seed: int) -> tuple[SongPlan, ...]:
+        """The rig itself (song 0) and its setlist's songs, ready to switch to."""
+        pl = self.planner
+        # a song played from the hands has the band's own accompanist (the model or the
+        # rules); the rig's own chart or duet voice cannot play another song's
+        harmony = pl.accompanist if rig.mode in ("lead", "chords") and not rig.chart else rules
+        songs = [self._song(rig, rig, pl.accompanist, infos, seed, own=True)]
+        for entry in rig.setlist:
+            if entry.rig is None:
+                self.song_of[entry.program] = 0
+                continue
+            self.song_of[entry.program] = len(songs)
+            songs.append(self._song(entry.rig, rig, harmony, infos, seed))
+        return tuple(songs)
+
+    def _song(self, r, base, harmony, infos: list[PartInfo], seed: int, own: bool = False) -> SongPlan:
+        style = activate(open_style(r.style, r.styles)) if not own else self.style
+        lines: list[str] = []
+        say = f"song {r.name}:"
+        mode = r.mode
+        if not own and mode == "duet" and base.mode != "duet":
+            lines.append(f"{say} duet mode needs the answering voice of a duet rig: it plays in lead mode")
+            mode = "lead"
+        acc = harmony
+        if r.chart:
+            from live.chart import ChartAccompanist, ChartArrangement, build_plan, load_chart
+
+            plan = build_plan(load_chart(r.chart), style, loop=r.loop)
+            acc = harmony if own else ChartAccompanist(infos, plan, seed=seed)
+            arrangement = lambda: ChartArrangement(style, plan)  # noqa: E731
+        else:
+            intro = r.intro
+            arrangement = lambda: Arrangement(style, intro=intro)  # noqa: E731
+        if not own:
+            lines += self._not_switched(r, base, say)
+        same = own or (r.style_list == base.style_list and r.meter == base.meter and r.styles == base.styles)
+        styles = self.planner.styles if same else self._style_cycle(r)
+        return SongPlan(name=r.name, tempo=r.tempo, meter=r.meter, style=r.style, swing=r.swing, mode=mode,
+                        split=-1 if r.input.split is None else r.input.split, chord_detect=r.input.chord_detect,
+                        follow_tempo=r.follow_tempo, adventure=r.adventurousness, energy=r.energy,
+                        accompanist=acc, arrangement=arrangement, styles=styles, lines=tuple(lines))
+
+    @staticmethod
+    def _not_switched(r, base, say: str) -> list[str]:
+        """What a song's rig sets that cannot change while the band plays, in words."""
+        import dataclasses
+
+        lines = []
+        if r.band != base.band:
+            lines.append(f"{say} its band ({', '.join(f'{p.name} {p.instrument}' for p in r.band)}) does not "
+                         f"switch live: the band keeps this rig's players and sounds")
+        if r.audio != base.audio:
+            lines.append(f"{say} its audio settings do not switch live (they need a new jam)")
+        keep = ("split", "chord_detect")
+        mine = {k: v for k, v in dataclasses.asdict(r.input).items() if k not in keep}
+        if mine != {k: v for k, v in dataclasses.asdict(base.input).items() if k not in keep}:
+            lines.append(f"{say} only input.split and input.chord_detect switch live; the other input settings "
+                         f"stay this rig's")
+        for what in ("midi_out", "controls", "record"):
+            if getattr(r, what) != getattr(base, what):
+                lines.append(f"{say} its {what} stay this rig's")
+        return lines
+
     def request_stop(self) -> None:
         self.stop_requested = True
 
@@ -269,8 +362,11 @@ class Engine:
             self._musician_off(d1, frame)
         elif kind == 0xB0:
             ctl = self.controls.get(("cc", d1))
-            if ctl is not None and d2 >= 64 and ctl[1] in (-1, ch):
-                self._control(ctl[0], frame)
+            if ctl is not None and ctl[1] in (-1, ch) and (ctl[2] or d2 >= 64):
+                if ctl[2]:
+                    self._control_value(ctl[0], d2)
+                else:
+                    self._control(ctl[0], frame)
                 return
             if d1 == 64:
                 self._pedal(d2 >= 64, frame)
@@ -282,15 +378,22 @@ class Engine:
             ctl = self.controls.get(("program", d1))
             if ctl is not None and ctl[1] in (-1, ch):
                 self._control(ctl[0], frame)
+            elif self.song_of[d1] >= 0:  # the setlist: that song from the next bar line
+                self.planner.request_song(int(self.song_of[d1]))
         elif self.thru:  # pitch bend, aftertouch: pass through to the musician's channel
             self._send(kind | self.thru_ch, d1, d2 if n == 3 else -1)
 
     def _control(self, action: str, frame: int) -> None:
         if action == "stop":
-            self.stop_requested = True
+            if self.stop_ends_take:
+                self.stop_requested = True
+            else:
+                self.planner.request_pause()
         elif action == "start":
             if self.planner.start_frame < 0:
                 self.planner.start_frame = frame
+            else:  # the band stopped (or ended): again from the top
+                self.planner.request_restart(frame)
         elif action == "panic":
             self.all_notes_off()
         elif action == "tempo_up":
@@ -299,13 +402,29 @@ class Engine:
             self.planner.request_tempo(self.planner.transport.bpm - 4)
         elif action == "tap_tempo":
             self.planner.tap(frame)
+        elif action == "style_next":
+            self.planner.request_style(1)
+        elif action == "style_prev":
+            self.planner.request_style(-1)
+        elif action == "mode":
+            self.planner.request_mode()
         else:  # fill, break, next_variation, ending: the arrangement, from the next bar line
             self.planner.request_section(action)
+
+    def _control_value(self, action: str, value: int) -> None:
+        """A value control (a CC's value, a note's velocity): a plain int for the planner."""
+        if action == "adventurousness":
+            self.planner.adventure_in = value
+        elif action == "energy":
+            self.planner.energy_in = value
 
     def _musician_on(self, note: int, vel: int, frame: int) -> None:
         ctl = self.controls.get(("note", note))
         if ctl is not None:
-            self._control(ctl[0], frame)
+            if ctl[2]:
+                self._control_value(ctl[0], vel)
+            else:
+                self._control(ctl[0], frame)
             return
         li = self.listener
         li.note_on(note, vel, frame)

@@ -38,6 +38,8 @@ class Snapshot:
     #: int64[n]: the frame each onset's note stopped sounding, -1 while it sounds
     #: (key up, or pedal up after it); None from code that builds snapshots by hand
     offs: np.ndarray | None = None
+    #: int8[128]: 1 where a note sounds (chord detection reads the keys themselves)
+    sounding: np.ndarray | None = None
 
 
 class Listener:
@@ -144,4 +146,5 @@ class Listener:
             last_onset_frame=last,
             melody_min=128 if self.all_chord else max(self.split, 0),
             offs=offs,
+            sounding=sounding,
         )

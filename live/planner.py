@@ -7,9 +7,21 @@ Threading model
   ``EventRing``, the ``Transport`` and the accompanists.
 - The audio-clock callback talks to it only through plain ints it writes
   (``start_frame``, ``stop_frame``) and the ``EventRing`` it reads.
-- Control threads (and the audio clock, for a rig's controls) call ``request_tempo``
-  and ``request_section``: each stores a plain value the planner picks up at its next
-  commit; the tempo changes at the next beat, the section at the next bar line.
+- Control threads (and the audio clock, for a rig's controls) call ``request_tempo``,
+  ``request_section``, ``request_style``, ``request_mode``, ``request_song``,
+  ``request_pause`` and ``request_restart``, and write ``adventure_in`` / ``energy_in``
+  (plain ints 0..127): each stores plain values the planner picks up at its next step;
+  the tempo changes at the next beat; the section, the style, the mode, a song of the
+  setlist and a band stop at the next bar line; a restart at once.
+
+Switching without stopping the audio
+------------------------------------
+Everything a switch needs is built on the control thread before the clock runs: every
+style the band may switch to is loaded and activated, every song of the setlist is a
+:class:`SongPlan` with its accompanist and a factory of its arrangement. The planner
+only swaps references. A song switch (or a restart after a stop) starts the transport
+afresh at the bar line: slot 0 of the new song falls where the old song's next bar
+would have begun, and every band note still sounding there ends there.
 
 How a slot (a 16th note) becomes sound
 --------------------------------------
@@ -31,16 +43,17 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
 from kernels import key_estimate, key_update, next_beat, tap_tempo, tempo_state, tempo_update
 from kernels.tempo import MATCHED, PERIOD
-from live.accompanist import HARMONY_ROLES, SLOTS_PER_BEAT, Accompanist, Decision, SlotContext
+from live.accompanist import HARMONY_ROLES, SLOTS_PER_BEAT, Accompanist, Decision, SlotContext, chance, level
 from live.clock import FrameClock, Transport
-from live.events import CANCEL_MASK, CLOCK_START, CLOCK_TICK, NOTE_OFF, NOTE_ON, EventRing
+from live.events import CANCEL_MASK, CLOCK_START, CLOCK_STOP, CLOCK_TICK, NOTE_OFF, NOTE_ON, EventRing
 from live.listener import ONSET_CAPACITY, Listener
-from live.styles import Arrangement
+from live.styles import Arrangement, active_style
 
 CORRECTION_SLOTS = 2
 #: tempo following: the share of an onset's error taken into the phase and (per beat
@@ -53,6 +66,39 @@ CLOCK_PPQN = 24  # MIDI clock: ticks per beat
 EXT_TICKS = 64  # external clock ticks kept (a power of two)
 EXT_FIT = 48  # ticks the external tempo is fitted over (two beats)
 KEY_DECAY = 0.97  # per note: the key estimate remembers about the last 30 notes
+
+
+#: the modes the ``mode`` control switches between (the same band plays both)
+SWITCHABLE_MODES = ("lead", "chords")
+
+
+@dataclass(frozen=True)
+class SongPlan:
+    """A song the band can switch to: what its rig says, built before the clock runs.
+
+    Thread: built on the control thread (``live.engine``); read by the planner.
+    """
+
+    name: str
+    tempo: float
+    meter: int
+    style: str
+    swing: float
+    mode: str
+    split: int  # -1: no split
+    chord_detect: str
+    follow_tempo: bool
+    adventure: int
+    energy: int
+    accompanist: Any  # who decides the band's notes in this song
+    arrangement: Callable[[], Arrangement]  # a fresh arrangement of the song (its intro, its chart)
+    styles: tuple[str, ...] = ()  # what style_next/style_prev step through
+    lines: tuple[str, ...] = ()  # said when the band switches to it (what does not switch live)
+
+
+def all_chord(mode: str, split: int, detect: str) -> bool:
+    """Whether every note is the chord zone: chords mode with no split, or read by the full keyboard."""
+    return mode == "chords" and (split < 0 or detect == "full")
 
 
 @dataclass(slots=True)
@@ -75,7 +121,9 @@ class Planner:
                  meter: int, style: str, swing: float, mode: str, count_in: int = 0,
                  sync_start: bool = True, horizon_ms: float = 30.0,
                  arrangement: Arrangement | None = None, follow_tempo: bool = False,
-                 midi_clock: bool = False, clock_in: bool = False) -> None:
+                 midi_clock: bool = False, clock_in: bool = False, seed: int = 0,
+                 chord_detect: str = "fingered", adventure: int = 64, energy: int = 64,
+                 styles: tuple[str, ...] = (), songs: tuple[SongPlan, ...] = ()) -> None:
         self.clock = clock
         self.listener = listener
         self.ring = ring
@@ -134,6 +182,29 @@ class Planner:
         self.taps = np.zeros(TAPS)
         self.n_taps = 0  # written by the audio clock after the tap's frame
         self._taps_seen = 0
+        # the band's controls: plain values written by the audio clock (a rig's controls)
+        self.seed = seed
+        self.chord_detect = chord_detect
+        self.adventure_in, self.energy_in = adventure, energy  # 0..127, 64 = as written
+        self.adventure, self.energy = level(adventure), level(energy)
+        self._levels_seen = (-1, -1)  # the first step applies them (the model's temperature too)
+        self._temperature: float | None = None  # the model's own, before adventurousness
+        self.styles = styles  # what style_next / style_prev step through
+        self.songs = songs  # the setlist; songs[0] is the rig the jam started with
+        self.song = 0
+        self.resting = False  # the band stopped at a bar line (stop_ends_take: false); start brings it back
+        self._style_step, self._style_seq, self._style_seen = 0, 0, 0
+        self._mode_seq, self._mode_seen = 0, 0
+        self._song_req, self._song_seq, self._song_seen = 0, 0, 0
+        self._pause_seq, self._pause_seen = 0, 0
+        self._restart_frame, self._restart_seq, self._restart_seen = 0, 0, 0
+        self._switch_slot = -1  # the bar line where the switches below happen; -1: none due
+        self._switch_style = ""
+        self._switch_mode = ""
+        self._switch_song = -1
+        self._pause_slot = -1
+        self._auto_bar = 0  # adventurousness: bars up to here have had their chance of a fill
+        self._failed = None  # the accompanist the band fell back from
 
     # -- control side --------------------------------------------------------
     def begin(self, frame: int | None = None) -> None:
@@ -169,6 +240,31 @@ class Planner:
         self._section_action = action
         self._section_seq += 1
 
+    def request_style(self, step: int) -> None:
+        """The next (1) or previous (-1) style of ``styles`` from the next bar line.
+        Thread: any (the audio clock): plain stores, no lock."""
+        self._style_step = step
+        self._style_seq += 1
+
+    def request_mode(self) -> None:
+        """Switch lead <-> chords from the next bar line. Thread: any."""
+        self._mode_seq += 1
+
+    def request_song(self, index: int) -> None:
+        """Switch to ``songs[index]`` at the next bar line. Thread: any."""
+        self._song_req = index
+        self._song_seq += 1
+
+    def request_pause(self) -> None:
+        """Stop the band at the next bar line; the take goes on. Thread: any."""
+        self._pause_seq += 1
+
+    def request_restart(self, frame: int) -> None:
+        """Bring a stopped (or ended) band in again from the top, as soon as it can from
+        ``frame``; a stop still to come is called off. Thread: any."""
+        self._restart_frame = frame
+        self._restart_seq += 1
+
     def plan_preview(self) -> list[Decision]:
         """The tentative Plan beyond the commit horizon (for display)."""
         return [self._tentative[s] for s in sorted(self._tentative)]
@@ -184,6 +280,7 @@ class Planner:
 
     def _fall_back(self, why: str) -> None:
         if self.fallback is not None and self.accompanist is not self.fallback:
+            self._failed = self.accompanist
             self.stats.messages.append(f"accompanist '{self.accompanist.name}' failed; "
                                        f"rule-based band takes over: {why.strip().splitlines()[-1]}")
             self.accompanist = self.fallback
@@ -214,11 +311,12 @@ class Planner:
         now = self.clock.block_start
         self._update_key()
         self._tap_tempo()
+        self._follow_controls(now)
         if self.follow_tempo:
             self._track_tempo()
         self._follow_arrangement()
         frontier = now + self.horizon
-        while not self.ended:
+        while not self.ended and not self.resting:
             slot = self._next_commit
             frame = t.frame_at(slot / SLOTS_PER_BEAT)
             if frame >= frontier:
@@ -226,11 +324,200 @@ class Planner:
             if 0 <= self.stop_frame <= frame:
                 self.ended = True
                 break
+            if slot == self._switch_slot >= 0:
+                self._switch(slot, frame)
+                continue  # a song starts afresh: its slot 0 is here
+            if slot == self._pause_slot >= 0:
+                self._rest(frame)
+                break
             self._commit(slot, frame, now)
-        if not self.ended:
+        if not self.ended and not self.resting:
             self._correct(now)
             self._plan_ahead(frontier + t.frames_per_beat)
         self._release(frontier)
+
+    # -- the band's controls (planner thread) -------------------------------------
+    def _next_bar_slot(self) -> int:
+        bar_slots = self.transport.meter * SLOTS_PER_BEAT
+        return max(0, -(-self._next_commit // bar_slots)) * bar_slots
+
+    def _say(self, line: str) -> None:
+        if len(self.stats.messages) < 200:
+            self.stats.messages.append(line)
+
+    def _follow_controls(self, now: int) -> None:
+        """Pick up what the controls asked for since the last step."""
+        if (self.adventure_in, self.energy_in) != self._levels_seen:
+            self._set_levels()
+        if self._restart_seq != self._restart_seen:
+            self._restart_seen = self._restart_seq
+            if self.resting or self.ended:
+                frame = max(self._restart_frame, now) + self.horizon
+                self._restart(frame, self.songs[self.song] if self.songs else None, self.count_in_slots)
+            self._pause_slot = -1  # start before the stop came: the band plays on
+        if self.ended or self.resting:
+            self._style_seen, self._mode_seen, self._pause_seen = self._style_seq, self._mode_seq, self._pause_seq
+            if self._song_seq != self._song_seen:  # a song chosen while the band rests: start plays it
+                self._song_seen = self._song_seq
+                self.song = self._song_req if self._song_req < len(self.songs) else self.song
+            return
+        if self._pause_seq != self._pause_seen:
+            self._pause_seen = self._pause_seq
+            self._pause_slot = self._next_bar_slot()
+            self._switch_slot = -1 if self._switch_slot >= self._pause_slot else self._switch_slot
+        if self._song_seq != self._song_seen:
+            self._song_seen = self._song_seq
+            if 0 <= self._song_req < len(self.songs):
+                self._due(song=self._song_req)
+        if self._style_seq != self._style_seen:
+            self._style_seen = self._style_seq
+            names = self.styles
+            current = self._switch_style or self.style
+            if names:
+                i = names.index(current) if current in names else (-1 if self._style_step > 0 else 0)
+                name = names[(i + self._style_step) % len(names)]
+                if name != self.style or self._switch_style:
+                    self._due(style=name)
+        if self._mode_seq != self._mode_seen:
+            self._mode_seen = self._mode_seq
+            mode = self._switch_mode or self.mode
+            if mode in SWITCHABLE_MODES and getattr(self.accompanist, "name", "") != "chart":
+                self._due(mode=SWITCHABLE_MODES[(SWITCHABLE_MODES.index(mode) + 1) % len(SWITCHABLE_MODES)])
+            else:
+                self._say(f"mode: only {' and '.join(SWITCHABLE_MODES)} switch live; the band stays in {mode} mode")
+
+    def _due(self, *, style: str = "", mode: str = "", song: int = -1) -> None:
+        """Switch at the next bar line (or the one already chosen); a song wins over a
+        style or mode asked for with it."""
+        slot = self._next_bar_slot()
+        if not 0 <= self._switch_slot < slot + 1:
+            self._switch_slot = slot
+        if 0 <= self._pause_slot <= self._switch_slot:
+            self._pause_slot = -1  # a switch asked for after a stop: the band plays on into it
+        if song >= 0:
+            self._switch_song, self._switch_style, self._switch_mode = song, "", ""
+        if style:
+            self._switch_style = style
+        if mode:
+            self._switch_mode = mode
+
+    def _switch(self, slot: int, frame: int) -> None:
+        """At the bar line: the song, style and mode asked for take over."""
+        self._switch_slot = -1
+        if self._switch_song >= 0:
+            song, self._switch_song = self.songs[self._switch_song], -1
+            self.song = self.songs.index(song)
+            self._cut(frame, None)
+            self._restart(frame, song, 0)
+            self._say(f"song {self.song}: {song.name} ({song.mode}, {song.style}, {song.tempo:g} bpm)")
+            for line in song.lines:
+                self._say(line)
+        if self._switch_style:
+            self._set_style(self._switch_style)
+            self._switch_style = ""
+        if self._switch_mode:
+            self.mode, self._switch_mode = self._switch_mode, ""
+            self.listener.all_chord = all_chord(self.mode, self.listener.split, self.chord_detect)
+        self._tentative.clear()  # decided before the switch
+        self._tentative_version.clear()
+
+    def _set_style(self, name: str) -> None:
+        style = active_style(name)  # loaded and activated when the rig loaded: a dict lookup
+        self.style, self.swing = name, style.swing
+        self.arrangement.style = style
+
+    def _set_levels(self) -> None:
+        a, e = self.adventure_in, self.energy_in
+        self._levels_seen = (a, e)
+        self.adventure, self.energy = level(a), level(e)
+        dec = getattr(self.accompanist, "decoder", None)  # the model's chord sampler, where there is one
+        if dec is not None and hasattr(dec, "temperature"):
+            if self._temperature is None:
+                self._temperature = float(dec.temperature)
+            x = self.adventure
+            dec.temperature = self._temperature + 0.8 * x if x > 0 else self._temperature * (1.0 + x)
+
+    def _cut(self, frame: int, parts: tuple[int, ...] | None) -> None:
+        """End at ``frame`` every band note still sounding there (of ``parts``; None: all)."""
+        keep = []
+        for on_frame, off_frame, part, note, eid in self._open:
+            if (parts is None or part in parts) and off_frame > frame:
+                if on_frame >= frame:  # not sounded yet: the audio clock skips it
+                    self.ring.cancel[eid & CANCEL_MASK] = 1
+                self._push(frame, NOTE_OFF, part, note, 0, eid)
+            else:
+                keep.append((on_frame, off_frame, part, note, eid))
+        self._open = keep
+
+    def _rest(self, frame: int) -> None:
+        """The band stops at this bar line (the take goes on); start brings it back."""
+        self._pause_slot = -1
+        self._switch_slot = -1
+        self._cut(frame, None)
+        self.resting = True
+        self._tentative.clear()
+        self._tentative_version.clear()
+        if self.midi_clock and self.clock_started:
+            self._push(frame, CLOCK_STOP, 0, 0, 0, 0)
+            self.clock_started = False
+
+    def _restart(self, frame: int, song: SongPlan | None, count_in_slots: int) -> None:
+        """Start the band afresh at ``frame``: the song's settings, a fresh arrangement,
+        slot 0 (after ``count_in_slots`` of count-in) there."""
+        t = self.transport
+        if song is not None:
+            t.bpm, t.meter = float(song.tempo), int(song.meter)
+            self.mode, self.swing, self.chord_detect = song.mode, song.swing, song.chord_detect
+            self.style = song.style
+            self.follow_tempo = song.follow_tempo
+            self.styles = song.styles
+            acc = song.accompanist
+            if acc is not None:
+                self.accompanist = self.fallback if acc is self._failed and self.fallback is not None else acc
+            self.arrangement = song.arrangement()
+            self.listener.split = song.split
+            self.listener.all_chord = all_chord(song.mode, song.split, song.chord_detect)
+            self.adventure_in, self.energy_in = song.adventure, song.energy
+            self._set_levels()
+        else:
+            self.arrangement = Arrangement(active_style(self.style), intro=False)
+        t.start(frame, beat=-count_in_slots / SLOTS_PER_BEAT)
+        self._next_commit = -count_in_slots
+        self.ended = self.resting = False
+        self.stop_frame = self._ending_frame = self._pause_slot = self._switch_slot = -1
+        self._auto_bar = 0
+        self._tentative.clear()
+        self._tentative_version.clear()
+        self._tempo_request = None
+        if self._follow is not None:
+            self._follow = None
+            self._follow_seen = self.listener.n_on
+
+    def _adventure_fills(self) -> None:
+        """Adventurousness above the middle: the band plays fills of its own into a new
+        phrase (every 8 bars, and every 4 as it rises) and, near the top, changes variation
+        every 16; each bar's chance is drawn from the seed, so a take can be played again."""
+        x = self.adventure
+        bar_slots = self.transport.meter * SLOTS_PER_BEAT
+        nb = -(-self._next_commit // bar_slots)  # the next bar not yet committed
+        if nb <= self._auto_bar:
+            return
+        self._auto_bar = nb
+        if x <= 0 or nb < 1:
+            return
+        arr = self.arrangement
+        if arr.at(nb)[0] not in ("main_a", "main_b") or arr.at(nb + 1)[0] not in ("main_a", "main_b"):
+            return
+        phrase_end = (nb + 1) % 8 == 0
+        if (nb + 1) % 16 == 0 and chance(self.seed, nb, 2) < 2 * x - 1:
+            action = "next_variation"
+        elif phrase_end and chance(self.seed, nb, 1) < x or (nb + 1) % 4 == 0 and chance(self.seed, nb, 1) < 2 * x - 1:
+            action = "fill"
+        else:
+            return
+        arr.request(action, nb)
+        self._tentative.clear()
+        self._tentative_version.clear()
 
     def _follow_arrangement(self) -> None:
         """Apply a section request at the next bar line; stop the band where the ending ends."""
@@ -242,6 +529,7 @@ class Planner:
             self.arrangement.request(self._section_action, bar)
             self._tentative.clear()  # decided with the old plan
             self._tentative_version.clear()
+        self._adventure_fills()
         end = self.arrangement.end_bar
         if end >= 0:  # follows tempo changes, unless an earlier stop was asked for elsewhere
             f = t.frame_at(end * t.meter)
@@ -257,7 +545,8 @@ class Planner:
                            frames_per_beat=self.transport.frames_per_beat,
                            frame=self.transport.frame_at(slot / SLOTS_PER_BEAT),
                            section=section, section_bar=section_bar, prev_section=prev,
-                           sr=self.clock.sr)
+                           sr=self.clock.sr, chord_detect=self.chord_detect, adventure=self.adventure,
+                           energy=self.energy)
 
     def _decide(self, slot: int, snap) -> Decision:
         t0 = time.perf_counter_ns()

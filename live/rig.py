@@ -56,6 +56,7 @@ from live import rigschema as S
 from live.rigschema import ACCOMPANISTS as ACCOMPANISTS
 from live.rigschema import ACTIONS as ACTIONS
 from live.rigschema import BACKENDS as BACKENDS
+from live.rigschema import CHORD_DETECT as CHORD_DETECT
 from live.rigschema import CONTROL_TYPES as CONTROL_TYPES
 from live.rigschema import DEFAULT_BAND as DEFAULT_BAND
 from live.rigschema import DEFAULT_RIG as DEFAULT_RIG
@@ -68,6 +69,7 @@ from live.rigschema import PART_NAME as PART_NAME
 from live.rigschema import ROLE_DEFAULTS as ROLE_DEFAULTS
 from live.rigschema import ROLES as ROLES
 from live.rigschema import SAMPLE_RATES as SAMPLE_RATES
+from live.rigschema import VALUE_ACTIONS as VALUE_ACTIONS
 from live.rigschema import RoleDefaults as RoleDefaults
 
 #: Fields a chart sets for the rig (its own, unless the caller forces them: --tempo).
@@ -103,6 +105,7 @@ class InputCfg:
     program: int
     volume: float
     clock: bool = False  # follow MIDI clock (start/stop, 24 ticks a beat) from the input
+    chord_detect: str = "fingered"  # one of CHORD_DETECT: how the chord zone is read
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,15 @@ class RecordCfg:
 
 
 @dataclass(frozen=True, slots=True)
+class Song:
+    """One entry of a rig's setlist: a program change switches the band to this rig."""
+
+    program: int  # the program change's number as sent, 0..127
+    path: str  # the song's rig file, absolute
+    rig: Rig | None  # loaded when the setlist was read; None: the setlist's own rig
+
+
+@dataclass(frozen=True, slots=True)
 class Rig:
     """A whole rig, checked. ``source`` is the file path or ``"<built-in NAME>"``."""
 
@@ -160,6 +172,11 @@ class Rig:
     record: RecordCfg
     chart: str | None = None  # a chord chart file (absolute path): chart mode plays it
     loop: str | None = None  # a section of the chart to loop
+    style_list: tuple[str, ...] | None = None  # styles style_next/style_prev step through; None: all of the meter
+    adventurousness: int = 64  # 0..127, 64 = the style as written
+    energy: int = 64  # 0..127, 64 = the style as written
+    stop_ends_take: bool = True  # False: stop rests the band at the bar line, start brings it back
+    setlist: tuple[Song, ...] = ()  # program change -> song, loaded with the rig
 
     def part(self, name: str) -> PartCfg:
         """The band part called ``name``. Raises KeyError when there is none."""
@@ -190,6 +207,7 @@ class Rig:
         dumper = yaml.SafeDumper(io.StringIO(), sort_keys=False)
         root = dumper.represent_data(data)  # nodes without marks, so errors carry no line
         forced = {k: changes[k] for k in CHART_FIELDS if k in changes}  # an override beats the chart
+        forced["_own"] = _own_file(self.source)
         return _build(root, label=label, source=source, stem=self.name, base=None, styles=None, forced=forced)
 
 
@@ -284,6 +302,9 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | 
         swing = chart.swing if chart.swing is not None else style.swing if chart.style else swing
     tempo = float(forced.get("tempo", tempo))
     swing = float(forced.get("swing", swing))
+    style_list = _read_style_list(doc, top, folder, meter)
+    controls = _read_controls(doc, top)
+    setlist = _read_setlist(doc, top, base, forced)
     rig = Rig(
         name=_get(doc, top, "", T["name"], stem),
         source=source,
@@ -302,10 +323,15 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | 
         audio=_read_audio(doc, doc.section(top, "audio", _AUDIO_KEYS)),
         midi_out=_read_midi_out(doc, doc.section(top, "midi_out", _MIDI_OUT_KEYS)),
         band=band,
-        controls=_read_controls(doc, top),
+        controls=controls,
         record=_read_record(doc, doc.section(top, "record", _RECORD_KEYS)),
         chart=chart_path,
         loop=_read_loop(doc, top, chart, forced),
+        style_list=style_list,
+        adventurousness=_get(doc, top, "", T["adventurousness"]),
+        energy=_get(doc, top, "", T["energy"]),
+        stop_ends_take=_get(doc, top, "", T["stop_ends_take"]),
+        setlist=setlist,
     )
     _check_thru(doc, rig)
     return rig
@@ -536,6 +562,9 @@ def _read_controls(doc: _Doc, top: _Entries) -> tuple[ControlCfg, ...]:
             if f.default is S.REQUIRED and f.name not in m:
                 doc.fail(item, f"{field}.{f.name} must be {f.allowed_words()}, got nothing")
         c = ControlCfg(**_read_fields(doc, S.CONTROL, m, field))
+        if c.action in VALUE_ACTIONS and c.type == "program":
+            doc.fail(doc.locate(f"{field}.type"), f"{field}.type must be cc or note for action {c.action} (it "
+                                                  f"takes the control's value), got program")
         for j, o in enumerate(controls):
             same_channel = o.channel is None or c.channel is None or o.channel == c.channel
             if (o.type, o.number) == (c.type, c.number) and same_channel:
@@ -543,6 +572,82 @@ def _read_controls(doc: _Doc, top: _Entries) -> tuple[ControlCfg, ...]:
                                f"(a null channel means any), got {c.type} {c.number} in both")
         controls.append(c)
     return tuple(controls)
+
+
+def _read_style_list(doc: _Doc, top: _Entries, folder: str | None, meter: int) -> tuple[str, ...] | None:
+    """The styles style_next/style_prev step through: names of styles in the rig's meter."""
+    from live.styles import open_style, style_names
+
+    if "style_list" not in top:
+        return None
+    knode, vnode = top["style_list"]
+    doc.nodes["style_list"] = knode
+    if doc.is_null(vnode):
+        return None
+    names = tuple(style_names(folder))
+    if not isinstance(vnode, yaml.SequenceNode) or not vnode.value:
+        doc.fail(vnode, f"style_list must be a list of style names such as [pop, rock] (or null), "
+                        f"got {_shown(doc.value(vnode))}")
+    out: list[str] = []
+    for i, item in enumerate(vnode.value):
+        name = doc.check(item, f"style_list[{i}]", _choice, names)
+        style = open_style(name, folder)
+        if style.meter != meter:
+            doc.fail(item, f"style_list[{i}] must be a style in {meter}/4 like the rig (the band does not change "
+                           f"meter within a song), got {name} in {style.meter}/4")
+        if name in out:
+            doc.fail(item, f"style_list[{i}] must not repeat a style, got {name} twice")
+        out.append(name)
+    return tuple(out)
+
+
+def _own_file(source: str) -> str | None:
+    """The rig file a source names (a path, or ``<built-in NAME>``), absolute; None for text."""
+    if source.startswith("<built-in ") and source.endswith(">"):
+        return str((_builtin_dir() / f"{source[len('<built-in '):-1]}.yaml").resolve())
+    if source.startswith("<"):
+        return None
+    p = Path(source)
+    return str(p.resolve()) if p.is_file() else None
+
+
+def _read_setlist(doc: _Doc, top: _Entries, base: Path | None, forced: dict[str, Any]) -> tuple[Song, ...]:
+    """The songs a program change switches to, each rig loaded now (a bad song fails here,
+    with its own file and line)."""
+    if "setlist" not in top:
+        return ()
+    knode, vnode = top["setlist"]
+    doc.nodes["setlist"] = knode
+    if doc.is_null(vnode):
+        return ()
+    if forced.get("_song"):
+        doc.fail(knode, "setlist must be left out of a rig that is itself a song of a setlist (only the rig you "
+                        "start with has the setlist), got one")
+    own = forced.get("_own")
+    songs: list[Song] = []
+    for prog, (pk, pv) in doc.mapping(vnode, "setlist", None).items():
+        field = f"setlist.{prog}"
+        doc.check(pk, field, _int, 0, 127)
+        text = doc.check(pv, field, _str)
+        p = Path(os.path.expanduser(text))
+        if not p.is_absolute() and base is not None:
+            p = base / p
+        if p.is_file():
+            path = p.resolve()
+        elif text in builtin_rig_names():
+            path = (_builtin_dir() / f"{text}.yaml").resolve()
+        else:
+            doc.fail(pv, f"{field} must be a rig file or a built-in rig's name ({', '.join(builtin_rig_names())}), "
+                         f"got {text!r} (no file {p})")
+        if own is not None and str(path) == own:
+            songs.append(Song(prog, str(path), None))
+            continue
+        try:
+            song = load_rig(path, _song=True)
+        except RigError as e:
+            raise RigError(f"{e} (in song {prog} of the setlist at {doc.label}:{pv.start_mark.line + 1})") from None
+        songs.append(Song(prog, str(path), song))
+    return tuple(songs)
 
 
 # --- turning a rig back into its file shape
@@ -572,6 +677,8 @@ def _to_dict(rig: Rig, label: str) -> dict[str, Any]:
         band=band,
         controls=[_as_dict(c, ControlCfg, f"controls[{i}]", label) for i, c in enumerate(rig.controls)],
         record=_as_dict(rig.record, RecordCfg, "record", label),
+        style_list=list(rig.style_list) if rig.style_list is not None else None,
+        setlist={s.program: s.path for s in rig.setlist} or None,
     )
     return data
 
@@ -635,7 +742,7 @@ def load_rig_text(text: str, source: str = "<string>", *, styles: str | os.PathL
 
 def load_rig(path: str | os.PathLike[str], *, styles: str | os.PathLike[str] | None = None,
              chart: str | os.PathLike[str] | None = None, loop: str | None = None,
-             tempo: float | None = None) -> Rig:
+             tempo: float | None = None, _song: bool = False) -> Rig:
     """Check and load the rig file at ``path`` (use :func:`find_rig` for built-in names).
 
     A built-in rig's ``source`` is ``"<built-in NAME>"``; errors still name the file.
@@ -662,8 +769,11 @@ def load_rig(path: str | os.PathLike[str], *, styles: str | os.PathLike[str] | N
         raise RigError(f"{path}: cannot read rig file: {e.strerror}") from e
     builtin = _builtin_name(p)
     source = f"<built-in {builtin}>" if builtin else str(path)
+    forced = _forced(chart, loop, tempo)
+    forced["_own"] = str(p.resolve())
+    forced["_song"] = _song  # a song of a setlist: it may not have a setlist of its own
     return _load_text(text, label=str(path), source=source, stem=p.stem, base=p.parent, styles=styles,
-                      forced=_forced(chart, loop, tempo))
+                      forced=forced)
 
 
 def open_rig(name_or_path: str | None = None, *, styles: str | os.PathLike[str] | None = None,

@@ -17,7 +17,8 @@ A field has a ``kind`` that says how it is checked:
     a non-empty string (``null_ok``: or null)
 ``choice``
     one of ``choices``
-``style``, ``folder``, ``chart``, ``loop``, ``channels``, ``section``, ``band``, ``controls``
+``style``, ``folder``, ``chart``, ``loop``, ``channels``, ``section``, ``band``, ``controls``,
+``style_list``, ``setlist``
     read by code of its own in live/rig.py; ``allowed_doc`` says in words what is allowed
 
 and a ``default``: a plain value (what the reader uses when the key is left out),
@@ -51,7 +52,12 @@ ACCOMPANISTS = ("model", "rules")
 ROLES = ("bass", "comp", "drums", "pad", "lead")
 INSTRUMENTS = ("piano", "epiano", "organ", "pad", "strings", "bass", "upright", "kit", "lead")
 ACTIONS = ("start", "stop", "panic", "tempo_up", "tempo_down", "tap_tempo", "fill", "break", "next_variation",
-           "ending")
+           "ending", "mode", "style_next", "style_prev", "adventurousness", "energy")
+#: actions that take the control's value (a CC's value, a note's velocity) instead of firing on a press
+VALUE_ACTIONS = ("adventurousness", "energy")
+#: the modes the ``mode`` action cycles through (the same band plays them; chart and duet need their own)
+SWITCHABLE_MODES = ("lead", "chords")
+CHORD_DETECT = ("fingered", "single_finger", "full")
 CONTROL_TYPES = ("cc", "note", "program")
 BACKENDS = ("auto", "jack", "portaudio", "offline")
 SAMPLE_RATES = (44100, 48000, 88200, 96000)
@@ -90,7 +96,8 @@ DUET_BAND = DEFAULT_BAND + ("lead",)
 
 #: Kinds the reader checks from the schema alone; the others have reading code of their own.
 PLAIN_KINDS = ("int", "number", "power2", "bool", "text", "choice")
-KINDS = PLAIN_KINDS + ("style", "folder", "chart", "loop", "channels", "section", "band", "controls")
+KINDS = PLAIN_KINDS + ("style", "folder", "chart", "loop", "channels", "section", "band", "controls", "style_list",
+                      "setlist")
 
 
 class _Required:
@@ -196,6 +203,11 @@ INPUT = Section("input", "`input`", (
           example="organ", doc="the sound of your own playing"),
     Field("program", "int", 1, lo=1, hi=128, what="General MIDI program", example=17),
     Field("volume", "number", 0.8, lo=0, hi=1, example=0.5),
+    Field("chord_detect", "choice", "fingered", choices=CHORD_DETECT, example="single_finger",
+          doc="how your chords are read ([below](#chord-detection)): fingered: the chord you hold below `split`; "
+              "single_finger: the highest key held below `split` is the root, a black key held below it makes it "
+              "minor, a white key a 7th, both a m7; full: in chords mode, every note held anywhere on the "
+              "keyboard, the bass the lowest (no split)"),
     Field("clock", "bool", False, example=True,
           doc="follow MIDI clock from the input (a DAW, a drum machine, `jack_midi_clock`): the band starts on "
               "Start, puts its beats on every 24th tick (the clock's tempo, not the rig's) and stops on Stop. "
@@ -238,7 +250,9 @@ PART = Section("band", "band part", (
 ))
 
 CONTROL = Section("controls", "control", (
-    Field("action", "choice", REQUIRED, choices=ACTIONS, example="tap_tempo", doc="what it does ([below](#controls))"),
+    Field("action", "choice", REQUIRED, choices=ACTIONS, example="tap_tempo",
+          doc="what it does ([below](#controls)); `adventurousness` and `energy` take the CC's value (or the "
+              "note's velocity) and need type `cc` or `note`"),
     Field("type", "choice", REQUIRED, choices=CONTROL_TYPES, example="note", doc="the kind of MIDI message"),
     Field("number", "int", REQUIRED, lo=0, hi=127, what="", example=64,
           doc="the CC number, note number or program number"),
@@ -285,6 +299,24 @@ TOP = Section("", "top level", (
               "mode a chart gives the harmony. Its `tempo`, `meter`, `style` and `swing` win over the rig's"),
     Field("loop", "loop", None, null_ok=True, allowed_doc="a section of the chart, or `null`", example="B",
           doc="play that section over and over (no intro, no ending) until you stop"),
+    Field("style_list", "style_list", None, null_ok=True, example=["pop", "rock"],
+          allowed_doc="a list of style names in the rig's meter, or `null`",
+          doc="the styles `style_next`/`style_prev` step through ([below](#controls)); `null`: every style found "
+              "in the rig's meter, by name. All are loaded when the jam starts"),
+    Field("adventurousness", "int", 64, lo=0, hi=127, example=100,
+          doc="how adventurous the band is, as the `adventurousness` control sets it: 64 plays the style as "
+              "written; above, more fills, variations, pushed hits and richer chords (and the model's chords "
+              "drawn more freely); below, plainer"),
+    Field("energy", "int", 64, lo=0, hi=127, example=30,
+          doc="how hard and busy the band plays, as the `energy` control sets it: 64 as written; above, louder "
+              "and denser (ghost notes all in, added hi-hats); below, softer and sparser"),
+    Field("stop_ends_take", "bool", True, example=False,
+          doc="`true`: the `stop` control ends the take. `false`: it stops the band at the next bar line (the "
+              "take goes on recording you) and `start` brings the band in again from the top"),
+    Field("setlist", "setlist", None, null_ok=True, example={2: "jazz-trio"},
+          allowed_doc="a mapping of program numbers 0..127 to rig files or built-in rig names, or `null`",
+          doc="songs a program change switches to at the next bar line ([below](#setlists)); a path is read "
+              "relative to the rig file"),
     Field("input", "section", {}, allowed_doc="mapping, [below](#input)", doc="your keyboard"),
     Field("audio", "section", {}, allowed_doc="mapping, [below](#audio)", doc="the sound Sideman makes"),
     Field("midi_out", "section", {}, allowed_doc="mapping, [below](#midi_out)", doc="the band's MIDI out"),

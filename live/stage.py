@@ -82,6 +82,8 @@ class StageState:
     section: str = ""
     section_bar: int = 0  # 1-based bar within the section
     variation: str = ""
+    adventurousness: int = 64  # 0..127, 64 = the style as written (the rig's, or its control's)
+    energy: int = 64
     parts: tuple[PartLevel, ...] = ()
     sr: int = 48000
     block: int = 64
@@ -247,6 +249,8 @@ def snapshot(engine, meters: Meters | None = None, *, backend: str = "", now: fl
         status = "waiting for your first note" if pl.sync_start else "starting"
     elif pl.ended or section == "end":
         status = "band stopped"
+    elif getattr(pl, "resting", False):
+        status = "band stopped (start brings it in)"
     elif beat < 0:
         status = "count-in"
     elif pl.stop_frame >= 0:
@@ -272,6 +276,7 @@ def snapshot(engine, meters: Meters | None = None, *, backend: str = "", now: fl
         beat=int(in_bar) + 1 if running else 0,
         section=SECTION_NAMES.get(section, section), section_bar=section_bar + 1 if section else 0,
         variation=SECTION_NAMES.get(pl.arrangement.main, pl.arrangement.main),
+        adventurousness=int(getattr(pl, "adventure_in", 64)), energy=int(getattr(pl, "energy_in", 64)),
         parts=parts, sr=clock.sr, block=clock.block, cb_p99_us=p99, cb_max_us=mx,
         xruns=clock.lost_blocks, late=s.late_events, errors=s.callback_errors + ps.errors,
         dropped=s.input_dropped + engine.ring.dropped + engine.recorder.dropped,
@@ -326,6 +331,8 @@ def render(st: StageState):
                  Text.assemble(("Style ", "dim"), (st.style, "bold")),
                  Text.assemble(("Section ", "dim"), (section, "bold")),
                  Text.assemble(("Variation ", "dim"), (st.variation, "bold")))
+    info.add_row(Text.assemble(("Adventure ", "dim"), (f"{st.adventurousness}", "bold")),
+                 Text.assemble(("Energy ", "dim"), (f"{st.energy}", "bold")), Text(""), Text(""))
 
     band = Table.grid(padding=(0, 2))
     band.add_column(min_width=9)
@@ -568,7 +575,8 @@ class StageView:
 def toggle_band(engine) -> str:
     """Space: start the band now if it waits, else stop it at the next bar line.
 
-    Thread: UI. Writes only the planner's plain ints ``start_frame`` / ``stop_frame``.
+    Thread: UI. Writes only the planner's plain ints ``start_frame`` / ``stop_frame``
+    (or, with ``stop_ends_take: false``, its ``request_pause`` / ``request_restart``).
     """
     pl = engine.planner
     t = pl.transport
@@ -576,6 +584,12 @@ def toggle_band(engine) -> str:
         if pl.start_frame < 0:
             pl.start_frame = engine.clock.block_end
         return "band starts"
+    if not getattr(engine, "stop_ends_take", True):  # the rig's stop rests the band: space does too
+        if pl.resting or pl.ended:
+            pl.request_restart(engine.clock.block_end)
+            return "band starts again from the top"
+        pl.request_pause()
+        return "band stops at the next bar line (space brings it in again)"
     if pl.ended or pl.stop_frame >= 0:
         return "the band has stopped for this take (q ends the take)"
     beat = t.beat_at(engine.clock.block_end + pl.horizon)
