@@ -472,3 +472,26 @@ def test_learn_refuses_unknown_actions():
     base = load_rig_text("mode: lead\n", source="<t>")
     with pytest.raises(RigError, match="--actions must be some of"):
         learn(base, ["fil"], Script([]), skipped=lambda: True)
+
+
+def test_the_stage_view_shows_adventurousness_energy_and_a_resting_band():
+    from live.stage import render_text, snapshot
+
+    eng = engine(CONTROLS + "stop_ends_take: false\n")
+    msgs = hold((48, 52, 55), 0, 4 * BAR_S) + [(0.2, (0xB0, 23, 100)), (0.3, (0xB0, 24, 20)),
+                                                (0.5 * BAR_S, (0xB0, 25, 127))]
+    src_perf = perf(msgs, 2 * BAR_S)
+    from live.midifile import FileInput
+
+    src = FileInput(src_perf, SR, lead_in_s=0.0)
+    src.start(0)
+    eng.file_source = src
+    eng.start()
+    for _ in range(int(1.5 * BAR_S * SR / BLOCK)):
+        eng.tick()
+        eng.planner.step()
+    st = snapshot(eng, now=0.0)
+    assert (st.adventurousness, st.energy) == (100, 20)
+    assert st.status.startswith("band stopped")
+    text = render_text(st)
+    assert "Adventure 100" in text and "Energy 20" in text
