@@ -256,8 +256,10 @@ class Planner:
         self._song_seq += 1
 
     def request_pause(self) -> None:
-        """Stop the band at the next bar line; the take goes on. Thread: any."""
-        self._pause_seq += 1
+        """Stop the band at the next bar line; the take goes on. Before the band has
+        started there is nothing to stop. Thread: any."""
+        if self.transport.running:
+            self._pause_seq += 1
 
     def request_restart(self, frame: int) -> None:
         """Bring a stopped (or ended) band in again from the top, as soon as it can from
