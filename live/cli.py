@@ -91,7 +91,8 @@ def cmd_jam(args: argparse.Namespace) -> int:
     with open_stage(no_view=args.no_view, keys=args.keys, rig=rig, audio=args.audio, print_=_progress) as stage:
         res = run_jam(rig, backend=args.audio or "auto", midi_in=args.midi_in, midi_out=args.midi_out,
                       input_file=args.input, out_dir=args.out, force=args.force,
-                      seconds=args.seconds, seed=args.seed, progress=stage.progress, on_ready=stage.attach)
+                      seconds=args.seconds, seed=args.seed, progress=stage.progress, on_ready=stage.attach,
+                      take=take_stem(args.part), resumed=args.part > 1)
     s = res.stats
     for m in res.messages:
         print(f"note: {m}")
@@ -107,8 +108,64 @@ def cmd_jam(args: argparse.Namespace) -> int:
         print(f"wrote {write_sidecar(res, rig)}")
     if res.audio_lost:  # the take up to there is saved; scripts should still know
         print("sideman: the audio server went away during the take", file=sys.stderr)
+        left = None if args.seconds is None else args.seconds - res.seconds
+        if res.backend == "jack" and args.reconnect > 0 and args.input is None and (left is None or left > 1):
+            resume_when_jack_returns(args, left)  # replaces this process when JACK is back
+            print(f"sideman: the audio server did not come back within {args.reconnect:g} s", file=sys.stderr)
+        print("sideman: start it again (e.g. `jackd -d alsa`) and run `sideman jam` again", file=sys.stderr)
         return 3
     return 0
+
+
+def take_stem(part: int) -> str:
+    """The file stem of a take's part: jam, jam-2, jam-3..."""
+    return "jam" if part <= 1 else f"jam-{part}"
+
+
+def resume_when_jack_returns(args: argparse.Namespace, seconds_left: float | None) -> None:
+    """Wait up to ``--reconnect`` seconds for a JACK server, then run this jam again as
+    the take's next part, in this process's place (exec: a fresh libjack, pyo server,
+    band and MIDI clients; what was saved stays as it is). Returns if JACK stays away.
+
+    A file performance (``--input``) is not resumed: it would start over."""
+    import os
+    import time
+    from pathlib import Path
+
+    from live.midi_io import jack_running
+
+    nxt = args.part + 1
+    while not args.force and any(Path(args.out).glob(f"{take_stem(nxt)}.*")):
+        nxt += 1  # an older take's part of that name: never overwritten without --force
+    print(f"waiting up to {args.reconnect:g} s for the JACK server to come back (Ctrl-C to stop); "
+          f"the take goes on as {take_stem(nxt)}.*", flush=True)
+    deadline = time.monotonic() + args.reconnect
+    while time.monotonic() < deadline:
+        if jack_running():
+            argv = _without(sys.argv[1:], ("--part", "--seconds"))
+            argv += ["--part", str(nxt)]
+            if seconds_left is not None:
+                argv += ["--seconds", f"{seconds_left:.3f}"]
+            print(f"the JACK server is back: resuming as {take_stem(nxt)}", flush=True)
+            sys.stderr.flush()
+            os.execv(sys.executable, [sys.executable, "-m", "live.cli", *argv])
+        time.sleep(0.05)
+
+
+def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """``argv`` without the given options and their values (``--x V`` or ``--x=V``)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in options:
+            skip = True
+            continue
+        if any(a.startswith(o + "=") for o in options):
+            continue
+        out.append(a)
+    return out
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -125,8 +182,8 @@ def cmd_takes(args: argparse.Namespace) -> int:
     if args.recover:
         from live.session import recover_crashed_take
 
-        found = [recover_crashed_take(j.parent, progress=_progress)
-                 for j in sorted(Path(args.folder).glob("**/jam.journal"))]
+        found = [recover_crashed_take(j.parent, progress=_progress, stem=j.stem)
+                 for j in sorted(Path(args.folder).glob("**/jam*.journal"))]  # jam, and jam-2... (resumed parts)
         if not any(found):
             print(f"no crashed take (jam.journal) under {args.folder}")
     return takes(args.folder, as_json=args.json)
@@ -282,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "it (mode chart; in a duet rig it gives the harmony)")
     p.add_argument("--loop", metavar="SECTION", help="loop one section of the chart (such as B) until you stop")
     p.add_argument("--tempo", type=_bpm, help="beats per minute 30..300, in place of the rig's and the chart's")
+    p.add_argument("--reconnect", type=float, default=60.0, metavar="SECONDS",
+                   help="when the JACK server goes away mid-take: save the take, wait this long for it to come "
+                   "back and go on as the take's next part (jam-2.wav, jam-2.mid...); 0 = stop (default 60)")
+    p.add_argument("--part", type=int, default=1, help=argparse.SUPPRESS)  # set by a resume: the take's part
     p.add_argument("--no-view", action="store_true", help="no stage view in the terminal: progress lines instead")
     p.add_argument("--keys", action="store_true", help="play the computer keyboard as a MIDI keyboard (a s d f g h j "
                    "k l ; white keys, w e t y u o p black, z/x octave, c/v velocity; no key-up in a terminal: a "

@@ -47,7 +47,8 @@ def piano_roll(path: Path, events: np.ndarray, sr: int, tracks: list[tuple[int, 
     axd.set_ylabel("drums")
     axd.set_xlabel("seconds")
     ax.set_title(title or "Sideman take")
-    ax.legend(loc="upper right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # an empty take has nothing to name
+        ax.legend(loc="upper right", fontsize=8)
     if any(s[0] in drums for s in spans):
         axd.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.2)

@@ -121,8 +121,14 @@ def build_band(rig):
 def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
             midi_out: str | None = None, input_file: str | None = None,
             out_dir: str | Path = ".", force: bool = False, seconds: float | None = None,
-            seed: int = 0, progress=print, accompanist=None, on_ready=None) -> JamResult:
+            seed: int = 0, progress=print, accompanist=None, on_ready=None, take: str = "jam",
+            resumed: bool = False) -> JamResult:
     """Play one jam and record it. Returns what was written and the engine's counters.
+
+    ``take``: the file stem (``jam``; ``jam-2``... for a take resumed after the audio
+    server came back). ``resumed``: such a part; a controller named by ``--midi-in``
+    that is not back yet is waited for (the supervisor connects it when it appears)
+    instead of being an error.
 
     Raises:
         DeviceError: audio or MIDI cannot be opened.
@@ -132,15 +138,15 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
             (before a note is played); or the disk refused part of the take while it
             played: raised after the take, with what was kept (the music is not stopped).
     """
-    from live.midi_io import jack_setting, open_ports, pick_api
+    from live.midi_io import _matching, jack_setting, open_ports, pick_api
 
     t_wall = time.perf_counter()
     backend = pick_backend(backend if backend != "auto" else rig.audio.backend)
     record = rig.record.enabled
     # a minute of the recording (24-bit stereo) must fit before a note is played
     out = check_out_dir(out_dir, max(MIN_FREE_BYTES, rig.audio.sample_rate * 6 * 60) if record else MIN_FREE_BYTES)
-    wav, mid, png = out / "jam.wav", out / "jam.mid", out / "jam.png"
-    recover_crashed_take(out, progress)
+    wav, mid, png = out / f"{take}.wav", out / f"{take}.mid", out / f"{take}.png"
+    recover_crashed_take(out, progress, stem=take)
     if record and not force:
         for p in (wav, mid, png):
             if p.exists():
@@ -175,10 +181,17 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         parts, musician, mixer = build_band(rig)
         mixer.out()
         if backend != "offline":
+            want_in = midi_in or rig.input.port
+            if resumed and want_in:
+                from live.midi_io import list_ports
+
+                if not _matching(list_ports(pick_api(prefer_jack=backend == "jack"))[0], want_in):
+                    progress(f"note: no MIDI input contains {want_in!r} yet: listening for it")
+                    want_in = None
             ports = open_ports(pick_api(prefer_jack=backend == "jack"),
-                               midi_in or rig.input.port, midi_out or rig.midi_out.port,
+                               want_in, midi_out or rig.midi_out.port,
                                hardware_in=perf is None and not (midi_in or rig.input.port),
-                               clock_in=rig.input.clock)
+                               clock_in=rig.input.clock, progress=progress, jack_audio=backend == "jack")
         for n in notes:
             progress(f"note: {n}")
         live = backend != "offline"
@@ -218,7 +231,7 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
         else:
             sup = Supervisor(engine, ports, progress, midi_in=midi_in or rig.input.port,
                              hardware_in=perf is None and not (midi_in or rig.input.port),
-                             clock_in=rig.input.clock) if ports else None
+                             clock_in=rig.input.clock, jack_audio=backend == "jack") if ports else None
             with JournalWriter(journal, disk=disk, wav=recording), sup or nullcontext():
                 audio_lost = _run_live(server, engine, perf, seconds, progress, on_ready,
                                        ends_take=setup.ends_take, announce=announce)
@@ -237,7 +250,7 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
     messages = list(engine.planner.stats.messages)
     if audio_lost:
         messages.append(f"the audio server went away at {engine.clock.block_end / sr:.1f} s: the take up to "
-                        "there is saved; start it again (e.g. `jackd -d alsa`) and run `sideman jam` again")
+                        "there is saved")
     if recording is not None and audio_lost:  # pyo never closed it: its header still says "empty"
         from live.midifile import repair_wav
 
@@ -271,17 +284,19 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
 DECISION_BUDGET_MS = 30.0  # = the commit horizon (Engine's horizon_ms)
 
 
-def recover_crashed_take(out: Path, progress=print) -> Path | None:
+def recover_crashed_take(out: Path, progress=print, stem: str = "jam") -> Path | None:
     """A journal in ``out`` means a jam there crashed: make its take playable
-    (``jam-recovered-<time>.mid`` and ``.wav``) and say so. Returns the MIDI file."""
+    (``<stem>-recovered-<time>.mid`` and ``.wav``) and say so. Returns the MIDI file.
+    ``stem``: ``jam``, or ``jam-2``... for the parts of a take resumed after the audio
+    server came back."""
     from live.errors import InputFileError
 
-    j = journal_path(out / "jam.mid")
+    j = journal_path(out / f"{stem}.mid")
     if not j.exists():
         return None
-    wav = recording_path(out / "jam.wav")  # the recording under its temporary name
+    wav = recording_path(out / f"{stem}.wav")  # the recording under its temporary name
     if not wav.exists():
-        wav = out / "jam.wav"  # a take before recordings had one
+        wav = out / f"{stem}.wav"  # a take before recordings had one
     try:
         mid, wav, notes = recover_journal(j, wav)
     except (InputFileError, OSError, KeyError, ValueError) as exc:
@@ -373,8 +388,9 @@ class Supervisor:
     """
 
     def __init__(self, engine: Engine, ports, progress, *, midi_in: str | None, hardware_in: bool,
-                 clock_in: bool, period: float = WATCH_PERIOD_S) -> None:
+                 clock_in: bool, period: float = WATCH_PERIOD_S, jack_audio: bool = False) -> None:
         self.engine, self.ports, self.progress = engine, ports, progress
+        self.jack_audio = jack_audio  # pyo on JACK too: two libjacks here (live/midi_io.py)
         self.want, self.hardware_in, self.clock_in = midi_in, hardware_in, clock_in
         self.period = period
         self.reconnects: list[float] = []  # seconds from a port's return to Sideman listening again
@@ -393,7 +409,7 @@ class Supervisor:
                 self.progress(f"note: MIDI supervisor: {exc}")
 
     def check(self) -> None:
-        from live.midi_io import _matching, hardware_inputs, open_input
+        from live.midi_io import _close, _matching, hardware_inputs, new_stale_futexes, open_input, stale_jack_futexes
 
         if self.probe is None:
             self.probe = self.ports.make_probe()
@@ -421,7 +437,15 @@ class Supervisor:
             if name in have:
                 continue
             t0 = time.monotonic()
-            src = self.ports.add_input(open_input(self.ports.api, i, self.clock_in), name)
+            two = self.jack_audio
+            before = set(stale_jack_futexes(two))
+            port = open_input(self.ports.api, i, self.clock_in)
+            stale = new_stale_futexes(before, two_libjacks=two)
+            if stale:  # its JACK client may sleep on a dead futex (live/midi_io.py): try again next time
+                _close(port)
+                self.progress(f"note: MIDI input {name}: libjack kept a dead client's futex; opening it again")
+                continue
+            src = self.ports.add_input(port, name)
             eng.midi_ins = [*eng.midi_ins, src]
             if name in self._gone_at:
                 self._gone_at.pop(name)

@@ -176,9 +176,19 @@ class Controller:
     """The musician's keyboard: a python-rtmidi virtual output Sideman connects to."""
 
     def __init__(self, name: str) -> None:
+        from live.midi_io import new_stale_futexes, stale_jack_futexes
+
         self.name = name
-        self.port = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=name)
-        self.port.open_virtual_port("keys")
+        # the test process opens and closes many JACK clients: libjack's client-table race
+        # (live/midi_io.py) can leave a new one asleep on a dead futex; Sideman checks for
+        # it and so does the test's keyboard
+        for _ in range(3):
+            before = set(stale_jack_futexes())
+            self.port = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=name)
+            self.port.open_virtual_port("keys")
+            if not new_stale_futexes(before):
+                break
+            self.close()
 
     def send(self, *msgs: list[int]) -> None:
         for m in msgs:
@@ -258,12 +268,15 @@ def live_jam(jack_server, tmp_path):
                                     env=env, stdout=fo, stderr=fe)
         jam = LiveJam(env, out, proc, ctl, listener, so, se, server=jack_server)
         jams.append(jam)
-        jam.band_port = _wait(lambda: new_port(env, before, "band"), 30, "Sideman's band port", proc)
-        jam.audio_ports = [_wait(lambda i=i: new_port(env, before, f"output_{i}"), 30, "Sideman's audio ports", proc)
-                           for i in (1, 2)]
+        # Sideman's ports all exist once its clock runs; no jack_lsp before that: every
+        # short-lived client opened while Sideman opens its own feeds libjack's
+        # client-table race (live/midi_io.py)
+        _wait(lambda: "sideman jam:" in jam.stdout(), 60, "Sideman's clock to start", proc, poll=0.1)
+        jam.band_port = _wait(lambda: new_port(env, before, "band"), 30, "Sideman's band port", proc, poll=0.2)
+        jam.audio_ports = [_wait(lambda i=i: new_port(env, before, f"output_{i}"), 30, "Sideman's audio ports",
+                                 proc, poll=0.2) for i in (1, 2)]
         _wait(lambda: "sideman" in jack_lsp(env, "-c", f"{ctl.name}:keys"), 30,
-              "Sideman to connect to the controller", proc)
-        _wait(lambda: "sideman jam:" in jam.stdout(), 30, "Sideman's clock to start", proc)
+              "Sideman to connect to the controller", proc, poll=0.2)
         jack_connect(env, jam.band_port, f"{listener.name}:input")
 
         # Handshake: a pitch bend is echoed on the thru channel without starting the band.
