@@ -341,6 +341,10 @@ class Engine:
             if self.clock_in:
                 self.planner.external_clock(msg[0], frame)
             return
+        if n == 3 and msg[0] == 0xF2 and msg[1] < 128 and msg[2] < 128:  # Song Position Pointer
+            if self.clock_in:
+                self.planner.external_position(msg[1] | (msg[2] << 7), frame)
+            return
         if n == 0 or n > 3 or msg[0] < 0x80 or msg[0] > 0xEF:
             st.input_dropped += 1
             return

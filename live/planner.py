@@ -6,7 +6,9 @@ Threading model
   after each block when rendering offline; it is the only writer of the
   ``EventRing``, the ``Transport`` and the accompanists.
 - The audio-clock callback talks to it only through plain ints it writes
-  (``start_frame``, ``stop_frame``) and the ``EventRing`` it reads.
+  (``start_frame``, ``stop_frame``), the ``EventRing`` it reads and, for MIDI clock
+  in, the tick and transport rings ``external_clock`` / ``external_position`` write
+  (each entry written first, its counter bumped last: single producer, single consumer).
 - Control threads (and the audio clock, for a rig's controls) call ``request_tempo``,
   ``request_section``, ``request_style``, ``request_mode``, ``request_song``,
   ``request_pause`` and ``request_restart``, and write ``adventure_in`` / ``energy_in``
@@ -65,6 +67,8 @@ TAPS = 8
 CLOCK_PPQN = 24  # MIDI clock: ticks per beat
 EXT_TICKS = 64  # external clock ticks kept (a power of two)
 EXT_FIT = 48  # ticks the external tempo is fitted over (two beats)
+EXT_EVENTS = 16  # external Start/Continue/Stop/Song Position messages kept (a power of two)
+TICKS_PER_SLOT = 6  # MIDI clock ticks in a 16th note (a slot; also Song Position's unit)
 KEY_DECAY = 0.97  # per note: the key estimate remembers about the last 30 notes
 
 
@@ -171,10 +175,20 @@ class Planner:
             self.sync_start = False
         self.ext_ticks = np.zeros(EXT_TICKS)
         self.n_ext_ticks = 0
-        self.ext_start_tick = -1  # index of the first tick after Start/Continue
-        self.ext_stop_frame = -1
+        # Start (0xFA), Continue (0xFB), Stop (0xFC), Song Position (0xF2): status, frame,
+        # ticks counted before it, the position (16ths); written by the audio clock
+        self.ext_ev = np.zeros((EXT_EVENTS, 4), np.int64)
+        self.n_ext_ev = 0
+        self._ext_ev_seen = 0
+        self.ext_start_tick = -1  # index of the first tick of the clock's current run
+        self._ext_origin = 0  # the tick index that is beat 0 of the song (a Continue: before the run)
+        self._ext_pending = -1  # a Start/Continue heard: its first tick index; -1: none
+        self._ext_pending_pos = 0  # ... and the song position (ticks) that tick is
+        self._ext_pos = 0  # song position (ticks) while stopped: where a Continue resumes
+        self._ext_running = False  # the band runs on the clock (Start/Continue .. Stop)
         self._ext_fit = (0.0, 0.0)  # (frames per tick, frame of tick 0)
         self._ext_fit_n = -1
+        self._released = 0  # every event in the ring is before this frame
         self.clock_started = False
         self._follow: np.ndarray | None = None
         self._follow_seen = 0
@@ -221,14 +235,27 @@ class Planner:
         self.n_taps += 1
 
     def external_clock(self, status: int, frame: int) -> None:
-        """Audio clock: a MIDI real-time message from the input (no allocation)."""
+        """Audio clock: a MIDI real-time message from the input. Ticks go to the tick
+        ring; Start, Continue and Stop to the transport ring, for the planner to follow
+        in order. Thread: audio clock; stores into preallocated arrays, no allocation."""
         if status == 0xF8:
             self.ext_ticks[self.n_ext_ticks & (EXT_TICKS - 1)] = frame
             self.n_ext_ticks += 1
-        elif status in (0xFA, 0xFB) and self.ext_start_tick < 0:  # Start, Continue
-            self.ext_start_tick = self.n_ext_ticks
-        elif status == 0xFC and self.ext_start_tick >= 0 and self.ext_stop_frame < 0:  # Stop
-            self.ext_stop_frame = frame
+        elif status == 0xFA or status == 0xFB or status == 0xFC:
+            self._ext_event(status, frame, 0)
+
+    def external_position(self, sixteenths: int, frame: int) -> None:
+        """Audio clock: Song Position Pointer (0xF2), in 16ths from the top; a Continue
+        after it resumes there. Thread: audio clock; no allocation."""
+        self._ext_event(0xF2, frame, sixteenths)
+
+    def _ext_event(self, status: int, frame: int, value: int) -> None:
+        row = self.ext_ev[self.n_ext_ev & (EXT_EVENTS - 1)]
+        row[0] = status
+        row[1] = frame
+        row[2] = self.n_ext_ticks
+        row[3] = value
+        self.n_ext_ev += 1  # published last: the planner reads only rows below the count
 
     def request_section(self, action: str) -> None:
         """Ask for a fill, a break, the next variation or the ending from the next bar line.
@@ -293,15 +320,12 @@ class Planner:
 
     def _step(self) -> None:
         t = self.transport
-        if self.clock_in and self.ext_stop_frame >= 0 and not (0 <= self.stop_frame <= self.ext_stop_frame):
-            self.stop_frame = self.ext_stop_frame  # the clock's Stop: the band stops there
-        if not t.running:
-            if self.clock_in:
-                s = self.ext_start_tick
-                if s < 0 or self.n_ext_ticks <= s or self.ended:
-                    return
-                t.start(int(self.ext_ticks[s & (EXT_TICKS - 1)]))  # the first tick is beat 0
-            elif self.sync_start and self.start_frame >= 0 and self.count_in_slots:
+        if self.clock_in:
+            self._follow_external()
+            if not t.running:
+                return
+        elif not t.running:
+            if self.sync_start and self.start_frame >= 0 and self.count_in_slots:
                 self.begin(self.start_frame)  # chart mode: the first note starts the count-in
             elif self.sync_start and self.start_frame >= 0:
                 # the downbeat lands in the block after the one that heard the first note
@@ -311,6 +335,12 @@ class Planner:
             else:
                 return
         now = self.clock.block_start
+        if self.clock_in and self.resting:  # the clock stopped: the band waits for Start or Continue
+            self._follow_controls(now)
+            if 0 <= self.stop_frame <= now:  # the input file is over (offline): so is the band
+                self.ended = True
+            self._release(now + self.horizon)
+            return
         self._update_key()
         self._tap_tempo()
         self._follow_controls(now)
@@ -683,6 +713,7 @@ class Planner:
         heapq.heappush(self._heap, (frame, kind, self._seq, part, note, vel, eid))
 
     def _release(self, frontier: int) -> None:
+        self._released = max(self._released, frontier)
         heap = self._heap
         while heap and heap[0][0] < frontier:
             frame, kind, _, part, note, vel, eid = heapq.heappop(heap)
@@ -723,6 +754,87 @@ class Planner:
             self._follow_last = f
         self._follow_seen = n
 
+    # -- MIDI clock in (planner thread) -----------------------------------------------
+    def _follow_external(self) -> None:
+        """Follow the clock's Start, Continue, Stop and Song Position, in the order heard.
+
+        Start: the song from the top (bar 1, a fresh arrangement) on the next tick.
+        Continue: on the next tick, from where the clock stopped (or a Song Position
+        sent while stopped), in the same place in the bar. Stop: no band note starts
+        from the Stop's frame on, every sounding one ends, and the band waits. A Start
+        while running starts over; a Continue while running changes nothing."""
+        n = self.n_ext_ev
+        for i in range(max(self._ext_ev_seen, n - EXT_EVENTS), n):
+            status, frame, ticks, value = (int(v) for v in self.ext_ev[i & (EXT_EVENTS - 1)])
+            if status == 0xFC or status == 0xFA:  # a Start while running stops the run first
+                if self._ext_running:
+                    self._ext_running = False
+                    self._ext_pos = max(0, ticks - self._ext_origin)
+                    self._halt(frame)
+                elif status == 0xFC:
+                    self._ext_pending = -1  # stopped before its first tick
+                if status == 0xFA:
+                    self._ext_pending, self._ext_pending_pos = ticks, 0
+            elif status == 0xFB and not self._ext_running:
+                if self._ext_pending < 0 or self._ext_pending_pos != 0:  # Start then Continue: still the top
+                    self._ext_pending, self._ext_pending_pos = ticks, self._ext_pos
+            elif status == 0xF2 and not self._ext_running:
+                self._ext_pos = max(0, value) * TICKS_PER_SLOT
+                if self._ext_pending >= 0:
+                    self._ext_pending_pos = self._ext_pos
+        self._ext_ev_seen = n
+        first = self._ext_pending
+        if first >= 0 and self.n_ext_ticks > first:
+            self._ext_pending = -1
+            self._run_external(first, self._ext_pending_pos, int(self.ext_ticks[first & (EXT_TICKS - 1)]))
+
+    def _run_external(self, first: int, pos: int, frame: int) -> None:
+        """The clock runs again: tick ``first`` (at ``frame``) is song position ``pos``
+        (ticks from the top)."""
+        t = self.transport
+        self.ext_start_tick, self._ext_origin, self._ext_fit_n = first, first - pos, -1
+        self._ext_running = True
+        if pos == 0 and not t.running:
+            t.start(frame)  # the take's first Start: its first tick is beat 0
+            return
+        if pos == 0:  # Start again: bar 1, a fresh arrangement, at the clock's last tempo
+            bpm = t.bpm
+            self._restart(frame, self.songs[self.song] if self.songs else None, 0)
+            t.bpm = bpm
+            return
+        beat = pos / CLOCK_PPQN
+        if t.running:
+            t.retime(beat, frame, t.bpm)  # beats before it keep their frames
+        else:  # Song Position and Continue before any Start
+            t.start(frame, beat=beat)
+        self._next_commit = -(-pos // TICKS_PER_SLOT)  # the first slot on or after the position
+        self.ended = self.resting = False
+        self.stop_frame = self._ending_frame = self._pause_slot = self._switch_slot = -1
+        self._tentative.clear()
+        self._tentative_version.clear()
+
+    def _halt(self, stop: int) -> None:
+        """The clock's Stop: no band note starts at or after ``stop``; every sounding
+        one ends at once (as soon as the ring's frame order lets it: within the commit
+        horizon), and the band waits for Start or Continue."""
+        at = max(stop, self._released)
+        for on_frame, off_frame, part, note, eid in self._open:
+            if off_frame > stop:
+                if on_frame >= stop:  # not sounded yet: the audio clock skips it
+                    self.ring.cancel[eid & CANCEL_MASK] = 1
+                self._push(at, NOTE_OFF, part, note, 0, eid)
+        self._open = []
+        self._heap = [e for e in self._heap if e[1] == NOTE_OFF]  # note-ons and ticks planned past the Stop
+        heapq.heapify(self._heap)
+        self.resting = True
+        # the ending's stop is worked out again from the transport a Continue retimes
+        self.stop_frame = self._ending_frame = self._pause_slot = self._switch_slot = -1
+        self._tentative.clear()
+        self._tentative_version.clear()
+        if self.midi_clock and self.clock_started:
+            self._push(at, CLOCK_STOP, 0, 0, 0, 0)
+            self.clock_started = False
+
     def _meet_the_clock(self, slot: int, frame: int, now: int) -> int:
         """Put this slot where the external clock's ticks say it falls: a straight line
         through the last EXT_FIT ticks (tick 24 * b is beat b), its slope the tempo.
@@ -730,11 +842,12 @@ class Planner:
         the clock's tempo is known well."""
         s, n = self.ext_start_tick, self.n_ext_ticks
         if self._ext_fit_n != n:
-            first = max(s, n - EXT_FIT)
+            first = max(s, n - EXT_FIT)  # this run's ticks only: none from before a Stop
             if n - first < 2:
                 return frame
             idx = np.arange(first, n)
-            self._ext_fit = np.polyfit((idx - s).astype(np.float64), self.ext_ticks[idx & (EXT_TICKS - 1)], 1)
+            x = (idx - self._ext_origin).astype(np.float64)  # ticks from the top of the song
+            self._ext_fit = np.polyfit(x, self.ext_ticks[idx & (EXT_TICKS - 1)], 1)
             self._ext_fit_n = n
         per_tick, at0 = self._ext_fit
         if per_tick <= 0:

@@ -210,8 +210,9 @@ INPUT = Section("input", "`input`", (
               "keyboard, the bass the lowest (no split)"),
     Field("clock", "bool", False, example=True,
           doc="follow MIDI clock from the input (a DAW, a drum machine, `jack_midi_clock`): the band starts on "
-              "Start, puts its beats on every 24th tick (the clock's tempo, not the rig's) and stops on Stop. "
-              "A second Start after Stop is not followed yet"),
+              "Start, puts its beats on every 24th tick (the clock's tempo, not the rig's), ends its notes and "
+              "waits on Stop, comes in again from bar 1 on Start and from where it stopped (its place in the "
+              "bar kept) on Continue, or from a Song Position Pointer sent while stopped; any number of times"),
 ))
 
 AUDIO = Section("audio", "`audio`", (
