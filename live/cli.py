@@ -448,6 +448,18 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _stop_on_signals() -> None:
+    """SIGTERM (``kill``, a service manager) and SIGHUP (the terminal closed) end a jam as
+    Ctrl-C does: every note ended, the take saved, the terminal given back as it was."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     own_process = argv is None  # the `sideman` command itself, not a call from Python
     if own_process:
@@ -455,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
 
         faulthandler.enable()  # a crash in a native library prints every thread's stack
     args = build_parser().parse_args(argv)
+    if own_process and args.command == "jam":
+        _stop_on_signals()
     try:
         rc = args.func(args)
     except SidemanError as exc:

@@ -678,7 +678,8 @@ def test_stop_control_ends_every_note(live_jam, tmp_path):
 # -- 5. Ctrl-C -------------------------------------------------------------------------------
 
 @pytest.mark.jack
-def test_ctrl_c_ends_notes_and_writes_take(live_jam, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_ends_notes_and_writes_take(live_jam, tmp_path, sig):
     rig = write_rig(tmp_path / "sigint.yaml", mode="chords", tempo=120)
     jam = live_jam(rig, seconds=30)
     jam.ctl.send([0x90, 48, 90], [0x90, 52, 90], [0x90, 55, 90])
@@ -690,7 +691,7 @@ def test_ctrl_c_ends_notes_and_writes_take(live_jam, tmp_path):
     jam.extra.append(rec)
     rec.wait(timeout=15)
     time.sleep(0.37)  # mid-beat
-    jam.proc.send_signal(signal.SIGINT)
+    jam.proc.send_signal(sig)  # SIGTERM (kill, a service manager) ends the jam as Ctrl-C does
     rc = jam.wait_exit(15)
     assert rc == 0, f"exit {rc}\n{jam.stderr()}"
     assert "stopping (Ctrl-C)" in jam.stdout()
