@@ -10,7 +10,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES="python3 python3-venv python3-pip jackd2 libportaudio2"
 # the tests' peers: jack_midi_clock sends MIDI clock, tmux drives the stage view
-if [ "$mode" = "test" ]; then APT_PACKAGES="$APT_PACKAGES jack-midi-clock tmux"; fi
+if [ "$mode" = "test" ]; then APT_PACKAGES="$APT_PACKAGES jack-midi-clock tmux fluidsynth timgm6mb-soundfont"; fi
 
 missing=""
 for pkg in $APT_PACKAGES; do

@@ -154,6 +154,9 @@ class Engine:
         self.planner.styles = self._style_cycle(rig)
         self.planner.songs = self._songs(rig, infos, rules, seed)
         self.clock_in = rig.input.clock
+        # MIDI clock in: the frame of the clock's Stop until its Start/Continue; no band note
+        # starts at or after it (the planner hears the Stop a moment later)
+        self.ext_hold = -1
         self.planner.roles = {i: p.role for i, p in enumerate(self.band_cfg)}
         self.parts = parts  # pyo instruments, one per enabled band part (or None)
         self.musician = musician_part
@@ -321,7 +324,8 @@ class Engine:
                         self.stats.late_max_frames = bs - f
                 eid = int(ring.eid[i])
                 kind = int(ring.kind[i])
-                if kind == NOTE_OFF or not ring.cancel[eid & CANCEL_MASK]:
+                if kind == NOTE_OFF or not (ring.cancel[eid & CANCEL_MASK]
+                                            or (kind == NOTE_ON and 0 <= self.ext_hold <= f)):
                     self.dispatch(kind, int(ring.part[i]), int(ring.note[i]), int(ring.vel[i]),
                                   eid, max(f, bs))
                 r += 1
@@ -340,10 +344,14 @@ class Engine:
         if n == 1 and msg[0] >= 0xF8:  # real time: clock, start, continue, stop, sensing
             if self.clock_in:
                 self.planner.external_clock(msg[0], frame)
+                if msg[0] == 0xFC:  # Stop: the band's notes end now, not when the planner hears it
+                    self.ext_hold = frame
+                    self._band_off(frame)
+                elif msg[0] == 0xFA or msg[0] == 0xFB:
+                    self.ext_hold = -1
             return
-        if n == 3 and msg[0] == 0xF2 and msg[1] < 128 and msg[2] < 128:  # Song Position Pointer
-            if self.clock_in:
-                self.planner.external_position(msg[1] | (msg[2] << 7), frame)
+        if self.clock_in and n == 3 and msg[0] == 0xF2 and msg[1] < 128 and msg[2] < 128:  # Song Position
+            self.planner.external_position(msg[1] | (msg[2] << 7), frame)
             return
         if n == 0 or n > 3 or msg[0] < 0x80 or msg[0] > 0xEF:
             st.input_dropped += 1
@@ -534,6 +542,21 @@ class Engine:
                 inst.note_off(note, eid)
             self._send(0x80 | ch, note, 0)
             self.recorder.add(frame, part, 0x80, note, 0)
+
+    def _band_off(self, frame: int) -> None:
+        """End every sounding band note (voice, MIDI out, recording) with its own note-off;
+        the planner's note-offs for them find no owner and do nothing."""
+        for part in range(self.owner.shape[0]):
+            ch = int(self.channel[part])
+            inst = self.parts[part] if part < len(self.parts) else None
+            for note in range(128):
+                eid = self.owner[part, note]
+                if eid >= 0:
+                    self.owner[part, note] = -1
+                    if inst is not None:
+                        inst.note_off(note, eid)
+                    self._send(0x80 | ch, note, 0)
+                    self.recorder.add(frame, part, 0x80, note, 0)
 
     def all_notes_off(self) -> None:
         """End every sounding note on every output: voices, MIDI out, the recording."""
