@@ -814,9 +814,10 @@ class Planner:
         self._tentative_version.clear()
 
     def _halt(self, stop: int) -> None:
-        """The clock's Stop: no band note starts at or after ``stop``; every sounding
-        one ends at once (as soon as the ring's frame order lets it: within the commit
-        horizon), and the band waits for Start or Continue."""
+        """The clock's Stop: no band note starts at or after ``stop``, and the band waits
+        for Start or Continue. The audio clock has ended the sounding notes already (the
+        engine, on the Stop); the note-offs pushed here are the planner's own guarantee
+        (in the ring's frame order: within the commit horizon)."""
         at = max(stop, self._released)
         for on_frame, off_frame, part, note, eid in self._open:
             if off_frame > stop:
