@@ -18,7 +18,8 @@ from .voicing import SATB_HIGHS, SATB_LOWS, voice_chord, voice_kind, voice_satb
 
 __all__ = [
     "QUALITIES", "QUALITY_INTERVALS", "QUALITY_SUFFIX", "KK_MAJOR", "KK_MINOR",
-    "chord_recognize", "chord_pitch_classes", "single_finger_chord", "keyboard_weights", "chord_symbol", "parse_chord_symbol",
+    "chord_recognize", "chord_pitch_classes", "single_finger_chord", "keyboard_weights", "chord_symbol",
+    "parse_chord_symbol",
     "key_update", "key_estimate", "voice_chord", "voice_kind", "voice_satb", "warmup",
     "apply_mask", "repetition_penalty", "sample", "log_softmax", "Sampler",
     "tempo_state", "tempo_update", "next_beat", "tap_tempo",
