@@ -82,7 +82,7 @@ def bench_kernels() -> dict:
     """Each numba kernel against its numpy reference, at the planner's shapes (the
     anticipation rollouts x 157 chord classes for sampling)."""
     import kernels
-    from kernels import chords, key, sampling, voicing
+    from kernels import bass, chords, key, sampling, voicing
     from live.model import CHORD_CLASSES, ROLLOUTS
 
     rng = np.random.default_rng(0)
@@ -104,6 +104,8 @@ def bench_kernels() -> dict:
     cases = {
         "chord_recognize": (lambda: chords.chord_recognize(w, 0), lambda: chords.chord_recognize_ref(w, 0)),
         "key_estimate": (lambda: key.key_estimate(state), lambda: key.key_estimate_ref(state)),
+        "bass_note (walk)": (lambda: bass.bass_note(bass.WALK, 0, 5, 8, -1, 10, 6, 41, 28, 55, 2, 4, 0.3),
+                             lambda: bass.bass_note_ref(bass.WALK, 0, 5, 8, -1, 10, 6, 41, 28, 55, 2, 4, 0.3)),
         "voice_chord": (lambda: voicing.voice_chord(5, 0, prev, 52, 76, vout),
                         lambda: voicing.voice_chord_ref(5, 0, prev, 52, 76, vout)),
         "apply_mask": (lambda: sampling.apply_mask(logits, mask, buf),

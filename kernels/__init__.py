@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bass import bass_note, bass_note_ref
 from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_classes,
                      chord_recognize, chord_symbol, parse_chord_symbol)
 from .chorddetect import keyboard_weights, single_finger_chord
@@ -22,7 +23,7 @@ __all__ = [
     "parse_chord_symbol",
     "key_update", "key_estimate", "voice_chord", "voice_kind", "voice_satb", "warmup",
     "apply_mask", "repetition_penalty", "sample", "log_softmax", "Sampler",
-    "tempo_state", "tempo_update", "next_beat", "tap_tempo",
+    "tempo_state", "tempo_update", "next_beat", "tap_tempo", "bass_note", "bass_note_ref",
 ]
 
 
@@ -64,3 +65,6 @@ def warmup():
     tempo_update(tempo, 24000.0, 2, 0.25, 0.15)
     next_beat(tempo, 30000.0)
     tap_tempo(np.array([0.0, 24000.0, 48000.0]), 3, 96000.0)
+    for degree in range(10):  # one compilation; each branch once for the first-call paths
+        bass_note(degree, 0, root, quality, -1, 5, 0, -1, 28, 55, 1, 4, 0.3)
+        bass_note(degree, 0, root, quality, -1, -1, -1, 40, 28, 55, 3, 4, 0.7)

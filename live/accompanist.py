@@ -16,7 +16,12 @@ from typing import Protocol
 
 import numpy as np
 
-from kernels import QUALITIES, chord_pitch_classes, chord_recognize, keyboard_weights, single_finger_chord
+from kernels import QUALITIES, bass_note, chord_pitch_classes, chord_recognize, keyboard_weights, single_finger_chord
+from kernels.bass import APPROACH as BASS_APPROACH
+from kernels.bass import DEGREE_CODES
+from kernels.bass import SCALE_APPROACH as BASS_SCALE_APPROACH
+from kernels.bass import WALK as BASS_WALK
+from kernels.bass import WALK_SCALES as BASS_SCALES
 from kernels.voicing import CLOSE, KIND_VOICES, SATB_HIGHS, SATB_LOWS, voice_kind, voice_satb
 from live.events import NoteEvent
 from live.listener import Snapshot
@@ -214,13 +219,12 @@ def harmonize_rule(melody_w: np.ndarray, current_note: int, key: tuple[int, int]
 
 DRUM_LEN = 0.2  # beats: drums are one-shots, the note-off only closes the MIDI note
 CRASH_VEL = 95
-# Chord tones a walking bass may pass through, by quality (kernels.QUALITIES order):
-# the chord's own scale, so a walk between chord tones stays in the harmony.
-WALK_SCALES = tuple(np.array(sc, np.int64) for sc in (
-    (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 9, 10), (0, 2, 3, 5, 6, 8, 9, 11), (0, 2, 4, 6, 8, 10),
-    (0, 2, 4, 5, 7, 9, 11), (0, 2, 4, 5, 7, 9, 10), (0, 2, 4, 5, 7, 9, 10), (0, 2, 4, 5, 7, 9, 11),
-    (0, 2, 3, 5, 7, 9, 10), (0, 1, 3, 5, 6, 8, 10), (0, 2, 3, 5, 6, 8, 9, 11), (0, 2, 4, 5, 7, 9, 11),
-    (0, 2, 3, 5, 7, 9, 10)))
+# The scale a walking line passes through, by quality (kernels.bass; live.duet's lead uses it too).
+WALK_SCALES = tuple(row[row >= 0] for row in BASS_SCALES)
+#: a bass part re-struck on a chord change where its pattern has no note: the slash bass
+RESTRIKE_BASS = (BassHit("bass", 0, 0.95, 96),)
+AIMED = (BASS_APPROACH, BASS_SCALE_APPROACH, BASS_WALK)  # degrees that aim at the next chord
+DRAWN = AIMED  # degrees that take a random draw (which side, which way)
 
 
 def swing_beat(slot: int, swing: float) -> float:
@@ -441,77 +445,27 @@ class RuleAccompanist:
                 style.crash_after_fill and ctx.section_bar == 0 and ctx.prev_section in ("fill", "break")):
             d.events.append(NoteEvent(base_beat, DRUM_LEN, part.index, CRASH, self._vel(CRASH_VEL, jitter)))
 
-    def _fit(self, pc: int, part: PartInfo, near: int) -> int:
-        """The note of pitch class ``pc`` within the part's range nearest to ``near``."""
-        best, dist = -1, 1 << 30
-        for n in range(part.low, part.high + 1):
-            if n % 12 == pc and abs(n - near) < dist:
-                best, dist = n, abs(n - near)
-        return best
-
     def _bass(self, ctx: SlotContext, style: Style, part: PartInfo, chord: Chord, s: int,
               hits: tuple[BassHit, ...], restrike: bool, d: Decision) -> None:
-        tones = chord_tones(chord)
-        anchor = self._bass_prev if self._bass_prev >= 0 else (part.low + part.high) // 2 - 5
-        plan: list[tuple[int, float, int]] = []  # (note, duration beats, velocity)
-        for hit in hits:
-            plan.append((self._bass_note(ctx, hit, chord, tones, part, anchor), hit.duration, hit.velocity))
-        if restrike and not plan:
-            plan.append((self._fit(chord.bass_pc, part, anchor), 0.95, 96))
         beat = (ctx.slot // SLOTS_PER_BEAT) + swing_beat(s % SLOTS_PER_BEAT, ctx.swing)
-        for note, dur, vel in plan:
+        if restrike and not hits:
+            hits = RESTRIKE_BASS
+        for hit in hits:
+            note = self._bass_note(ctx, hit, chord, part, s // SLOTS_PER_BEAT)
             if note < 0:
                 continue
-            d.events.append(NoteEvent(self._when(ctx, style, beat), dur, part.index, note,
-                                      self._vel(vel, style.velocity_jitter)))
+            d.events.append(NoteEvent(self._when(ctx, style, beat), hit.duration, part.index, note,
+                                      self._vel(hit.velocity, style.velocity_jitter)))
             d.bass_note = note
 
-    def _bass_note(self, ctx: SlotContext, hit: BassHit, chord: Chord, tones: np.ndarray, part: PartInfo,
-                   anchor: int) -> int:
-        """The note a bass degree names for this chord, near the previous bass note."""
-        deg = hit.degree
-        if deg == "bass":
-            pc = chord.bass_pc
-        elif deg == "third":
-            pc = int(tones[1])
-        elif deg == "fifth":
-            pc = int(tones[2]) if tones.size > 2 else chord.root
-        elif deg == "seventh":  # a triad has none: its fifth
-            pc = int(tones[3]) if tones.size > 3 else int(tones[2]) if tones.size > 2 else chord.root
-        elif deg == "semitones":
-            pc = (chord.root + hit.semitones) % 12
-        elif deg == "approach":
-            target = self._upcoming(ctx) or chord
-            target = target if target.root >= 0 else chord
-            pc = (target.root + (11 if self.rng.random() < 0.5 else 1)) % 12
-        elif deg == "walk":
-            return self._walk(ctx, chord, part, anchor)
-        else:  # root, octave
-            pc = chord.root
-        note = self._fit(pc, part, anchor)
-        if deg == "octave" and note >= 0:
-            note = note + 12 if note + 12 <= part.high else note - 12 if note - 12 >= part.low else note
-        return note
-
-    def _walk(self, ctx: SlotContext, chord: Chord, part: PartInfo, prev: int) -> int:
-        """A walking-bass step: the next tone of the chord's scale, up or down from the
-        previous note, heading for the next chord's root when it is known, else drifting
-        back towards the middle of the range."""
-        scale = (WALK_SCALES[chord.quality] + chord.root) % 12
-        target = self._upcoming(ctx)
-        goal = self._fit(target.root, part, prev) if target is not None and target.root >= 0 else prev
-        if abs(goal - prev) > 2:
-            up = goal > prev
-        else:  # at the goal already, or no goal: wander, pulled back towards the middle
-            mid = (part.low + part.high) / 2
-            up = self.rng.random() < 0.5 + (mid - prev) / (part.high - part.low + 1)
-        step = 1 if up else -1
-        note = prev + step
-        while part.low <= note <= part.high:
-            if note % 12 in scale and abs(note - prev) <= 4:
-                return note
-            note += step
-        return self._fit(chord.root, part, prev)  # walked into the edge of the range: back to the root
+    def _bass_note(self, ctx: SlotContext, hit: BassHit, chord: Chord, part: PartInfo, beat_in_bar: int) -> int:
+        """The note a bass degree names for this chord (kernels.bass), near the line's last note."""
+        code = DEGREE_CODES[hit.degree]
+        nxt = self._upcoming(ctx) if code in AIMED else None
+        u = self.rng.random() if code in DRAWN else 0.0
+        nroot, nqual = (nxt.root, nxt.quality) if nxt is not None and nxt.root >= 0 else (-1, -1)
+        return int(bass_note(code, hit.semitones, chord.root, chord.quality, chord.bass, nroot, nqual,
+                             self._bass_prev, part.low, part.high, beat_in_bar, ctx.meter, u))
 
     def _voice(self, part: PartInfo, kind: int, chord: Chord, slot: int, near: np.ndarray | None,
                d: Decision) -> np.ndarray:

@@ -54,7 +54,7 @@ SLOTS_PER_BEAT = 4
 SECTIONS = ("intro", "main_a", "main_b", "fill", "break", "ending")
 ROLES = ("bass", "comp", "drums", "pad")
 PITCHED = ("bass", "comp", "pad")
-DEGREES = ("root", "bass", "third", "fifth", "seventh", "octave", "approach", "walk")
+DEGREES = ("root", "bass", "third", "fifth", "seventh", "octave", "approach", "scale_approach", "walk")
 #: how a comp or pad part voices each chord (kernels.voicing: KINDS, and "satb" for
 #: four-part chorale writing); a part names one, a hit may name another for itself
 VOICINGS = ("close", "open", "drop2", "shell", "rootless", "satb")
