@@ -24,6 +24,15 @@ DRUM_MAP = {35: "kick", 36: "kick", 37: "stick", 38: "snare", 39: "snare", 40: "
             50: "tom", 54: "hat", 56: "stick", 60: "tom", 61: "tom", 62: "tom", 63: "tom",
             64: "tom", 69: "hat", 70: "hat", 75: "stick", 76: "stick", 77: "stick", 81: "ride"}
 
+#: The brush kit (``instrument: brushes``; General MIDI program 41 "Brush" on channel 10, as
+#: GS/GM2 synths number it): the same map, except that the snare's notes are played with
+#: brushes. 38 a brush tap (a short, soft slap of the wires), 39 a brush slap (the same,
+#: harder and brighter), 40 a brush swirl (the wires swept round the head: filtered noise with
+#: a slow attack and a long fade). Styles name them ``brush_tap``, ``brush_slap``,
+#: ``brush_swirl`` (live.styles.DRUM_NOTES).
+BRUSH_MAP = {**DRUM_MAP, 38: "brush_tap", 39: "brush_slap", 40: "brush_swirl"}
+DRUM_KITS = ("kit", "brushes")
+
 
 def midi_hz(note: float) -> float:
     return 440.0 * 2.0 ** ((note - 69) / 12.0)
@@ -128,12 +137,13 @@ def _voice(pyo, kind: str, freq, amp):
 
 
 class DrumKit:
-    """A synthesized kit: kick, snare, side stick, hats, ride, crash, toms."""
+    """A synthesized kit: kick, snare, side stick, hats, ride, crash, toms; with
+    ``brushes`` the snare's notes are brush tap, slap and swirl (BRUSH_MAP)."""
 
-    kind = "kit"
-
-    def __init__(self, volume: float, pan: float) -> None:
+    def __init__(self, volume: float, pan: float, brushes: bool = False) -> None:
         pyo = import_pyo()
+        self.kind = "brushes" if brushes else "kit"
+        self.map = BRUSH_MAP if brushes else DRUM_MAP
         self.amps: dict[str, object] = {}
         self.envs: dict[str, object] = {}
         sigs = []
@@ -165,13 +175,20 @@ class DrumKit:
         self.tom_freq = pyo.Sig(120.0)
         t = env("tom", 0.001, 0.3)
         sigs.append(pyo.Sine(freq=self.tom_freq, mul=t * 0.7))
+        if brushes:
+            bt = env("brush_tap", 0.003, 0.12, 0.03)
+            sigs.append(pyo.ButBP(pyo.Noise(), freq=3200, q=0.6, mul=bt * 0.55))
+            bs = env("brush_slap", 0.002, 0.16, 0.03)
+            sigs.append(pyo.ButBP(pyo.Noise(), freq=4200, q=0.5, mul=bs * 0.75))
+            sw = env("brush_swirl", 0.18, 0.55, 0.15)  # a sweep swells in, then fades
+            sigs.append(pyo.ButBP(pyo.Noise(), freq=2600, q=0.9, mul=sw * 0.35))
         self.level = pyo.SigTo(volume, time=0.05)
         mono = pyo.Mix(sigs, voices=1, mul=self.level)
         self.out = pyo.Pan(mono, outs=2, pan=(pan + 1.0) / 2.0)
         self._keep = sigs + [mono, sweep]
 
     def note_on(self, note: int, vel: int, eid: int) -> None:
-        name = DRUM_MAP.get(note)
+        name = self.map.get(note)
         if name is None:
             return
         if name == "hat" or name == "open":  # a closed hat chokes the open one
@@ -192,11 +209,14 @@ class DrumKit:
 
 
 def make_part(instrument: str, volume: float, pan: float):
-    if instrument == "kit":
-        return DrumKit(volume, pan)
+    if instrument in DRUM_KITS:
+        return DrumKit(volume, pan, brushes=instrument == "brushes")
     voices = {"bass": 2, "upright": 2, "lead": 2, "pad": 6, "strings": 6}.get(instrument, 8)
     return PolyPart(instrument, voices, volume, pan)
 
+
+#: a part's reverb send when the rig names none (the rig schema's default too)
+DEFAULT_SEND = 0.18
 
 # pyo's Compress treats lookahead=0 as its longest delay (25 ms, measured: a note came
 # out 1,200 frames late); one sample of look-ahead is the shortest real one.
@@ -204,12 +224,21 @@ LOOKAHEAD_MS = 1000.0 / 48000.0
 
 
 class Mixer:
-    """Parts -> reverb send -> master compressor and limiter -> output."""
+    """Parts -> each part's reverb send -> master compressor and limiter -> output.
 
-    def __init__(self, parts: list, reverb: float = 0.18) -> None:
+    ``sends``: one reverb send 0..1 per part (the rig's ``reverb``), default ``reverb`` for
+    every part. Built at rig load; nothing here changes per note.
+    """
+
+    def __init__(self, parts: list, reverb: float = DEFAULT_SEND, sends: list[float] | None = None) -> None:
         pyo = import_pyo()
+        self.sends = [float(x) for x in sends] if sends is not None else [reverb] * len(parts)
+        if len(self.sends) != len(parts):
+            raise ValueError(f"Mixer needs one reverb send per part ({len(parts)}), got {len(self.sends)}")
         dry = pyo.Mix([p.out for p in parts], voices=2)
-        wet = pyo.Freeverb(dry, size=0.7, damp=0.5, bal=1.0, mul=reverb)
+        sent = [p.out * x for p, x in zip(parts, self.sends, strict=True) if x > 0.0]
+        send_bus = pyo.Mix(sent, voices=2) if sent else pyo.Sig([0.0, 0.0])
+        wet = pyo.Freeverb(send_bus, size=0.7, damp=0.5, bal=1.0)
         bus = pyo.Mix([dry, wet], voices=2)
         # no lookahead: the musician's own sound must not wait for the compressor
         comp = pyo.Compress(bus, thresh=-14, ratio=2.5, risetime=0.005, falltime=0.15,
@@ -217,7 +246,7 @@ class Mixer:
         lim = pyo.Compress(comp, thresh=-2, ratio=30, risetime=0.0005, falltime=0.05,
                            lookahead=LOOKAHEAD_MS)
         self.master = pyo.Clip(lim, min=-0.97, max=0.97)
-        self._keep = [dry, wet, bus, comp, lim]
+        self._keep = [dry, *sent, send_bus, wet, bus, comp, lim]
 
     def out(self) -> None:
         self.master.out()

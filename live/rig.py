@@ -90,6 +90,7 @@ class PartCfg:
     low: int  # lowest MIDI note the part plays, < high
     high: int
     enabled: bool
+    reverb: float = 0.18  # reverb send 0..1
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ class InputCfg:
     volume: float
     clock: bool = False  # follow MIDI clock (start/stop, 24 ticks a beat) from the input
     chord_detect: str = "fingered"  # one of CHORD_DETECT: how the chord zone is read
+    reverb: float = 0.18  # the musician's reverb send 0..1
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,7 @@ from typing import Any
 MODES = ("lead", "chords", "chart", "duet")
 ACCOMPANISTS = ("model", "rules")
 ROLES = ("bass", "comp", "drums", "pad", "lead")
-INSTRUMENTS = ("piano", "epiano", "organ", "pad", "strings", "bass", "upright", "kit", "lead")
+INSTRUMENTS = ("piano", "epiano", "organ", "pad", "strings", "bass", "upright", "kit", "brushes", "lead")
 ACTIONS = ("start", "stop", "panic", "tempo_up", "tempo_down", "tap_tempo", "fill", "break", "next_variation",
            "ending", "mode", "style_next", "style_prev", "adventurousness", "energy")
 #: actions that take the control's value (a CC's value, a note's velocity) instead of firing on a press
@@ -203,6 +203,7 @@ INPUT = Section("input", "`input`", (
           example="organ", doc="the sound of your own playing"),
     Field("program", "int", 1, lo=1, hi=128, what="General MIDI program", example=17),
     Field("volume", "number", 0.8, lo=0, hi=1, example=0.5),
+    Field("reverb", "number", 0.18, lo=0, hi=1, example=0.1, doc="your sound's reverb send: 0 dry, 1 the most"),
     Field("chord_detect", "choice", "fingered", choices=CHORD_DETECT, example="single_finger",
           doc="how your chords are read ([below](#chord-detection)): fingered: the chord you hold below `split`; "
               "single_finger: the highest key held below `split` is the root, a black key held below it makes it "
@@ -243,6 +244,8 @@ PART = Section("band", "band part", (
           example=74),
     Field("volume", "number", 0.7, lo=0, hi=1, example=0.5),
     Field("pan", "number", 0.0, lo=-1, hi=1, example=-0.5, doc="-1 left, 0 centre, 1 right"),
+    Field("reverb", "number", 0.18, lo=0, hi=1, example=0.4,
+          doc="the part's reverb send: 0 dry, 1 the most (the same room for every part)"),
     Field("low", "int", Computed("by role"), lo=0, hi=127, what="MIDI note", example=50,
           doc="the lowest note the part plays; below `high`"),
     Field("high", "int", Computed("by role"), lo=0, hi=127, what="MIDI note", example=90,

@@ -114,7 +114,8 @@ def build_band(rig):
 
     parts = [make_part(p.instrument, p.volume, p.pan) for p in rig.band if p.enabled]
     musician = make_part(rig.input.instrument, rig.input.volume, 0.0)
-    mixer = Mixer(parts + [musician])
+    sends = [p.reverb for p in rig.band if p.enabled] + [rig.input.reverb]
+    mixer = Mixer(parts + [musician], sends=sends)
     return parts, musician, mixer
 
 

@@ -70,7 +70,10 @@ DRUM_NOTES = {
     "crash2": 57, "ride2": 59, "bongo_high": 60, "bongo_low": 61, "conga_mute": 62,
     "conga_high": 63, "conga_low": 64, "cabasa": 69, "shaker": 70, "claves": 75,
     "block_high": 76, "block_low": 77, "triangle": 81,
+    # the brush kit's names for the snare's notes (drums `instrument: brushes`, live.instruments)
+    "brush_tap": 38, "brush_slap": 39, "brush_swirl": 40,
 }
+DRUM_KITS = ("kit", "brushes")  # the drums' instruments: the plain kit, or the snare played with brushes
 GM_DRUM_RANGE = (27, 87)
 
 _TOP_KEYS = ("name", "description", "meter", "tempo", "swing", "humanize", "parts", "restrike",
@@ -382,7 +385,7 @@ def _read_parts(doc: Doc, top: Entries) -> dict[str, PartSound]:
         doc.nodes[fld] = knode
         m = doc.mapping(vnode, fld, _PART_KEYS)
         d = ROLE_DEFAULTS[role]
-        allowed = ("kit",) if role == "drums" else tuple(i for i in INSTRUMENTS if i != "kit")
+        allowed = DRUM_KITS if role == "drums" else tuple(i for i in INSTRUMENTS if i not in DRUM_KITS)
         if "voicing" in m and role not in VOICED:
             doc.fail(m["voicing"][1], f"{fld}.voicing is for {' and '.join(VOICED)} parts only (the {role} "
                                       f"part has no chords to voice), got {shown(doc.value(m['voicing'][1]))}")
