@@ -107,6 +107,7 @@ def metrics(pred: np.ndarray, ref: np.ndarray, mel: np.ndarray, mel_on: np.ndarr
         "root_hits": int(((pred // 13) == (ref // 13))[known & (pred != NO_CHORD)].sum()),
         "exact_hits": int((pred == ref)[known].sum()),
         "changes": int(len(changes)), "held_changes": int(len(held)), "bars": float(bars),
+        "minutes": len(pred) * 30.0 / EVAL_TEMPO / 60.0,
     }
 
 
@@ -118,12 +119,18 @@ def summarize(ms: list[dict]) -> dict:
         "root_accuracy": s["root_hits"] / max(s["known"], 1),
         "chord_accuracy": s["exact_hits"] / max(s["known"], 1),
         "changes_per_bar": s["changes"] / max(s["bars"], 1e-9),
+        "changes_per_minute": s["changes"] / max(s["minutes"], 1e-9),
         "held_note_changes_per_bar": s["held_changes"] / max(s["bars"], 1e-9),
     }
 
 
 def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limit: int | None = None,
-             sources: list[str] | None = None, progress=print) -> dict:
+             sources: list[str] | None = None, decoder: dict | None = None, progress=print) -> dict:
+    """Measure the accompanists on the pieces of ``split`` that have chords.
+
+    ``decoder``: ChordDecoder keyword arguments (its decision policy) for the model's
+    rows; the defaults, as the live band plays, when None. Tune them on "val".
+    """
     from live.accompanist import RuleAccompanist
     from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime
     from live.train.data import load_dataset
@@ -139,6 +146,7 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
             by_src.setdefault(p.piece_id.split("/")[0], []).append(p)
         pieces = [p for ps in by_src.values() for p in ps[:limit]]
     rt = ModelRuntime(model, batch=ROLLOUTS)
+    kw = dict(decoder or {})
     rows: dict[str, dict[str, list]] = {}
     nll_sum, nll_n = {}, {}
     t0 = time.monotonic()
@@ -154,14 +162,14 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
                                        first_pos=p0),
             "model (online)": chords_via_engine(
                 perf, len(ref), spb,
-                lambda infos, p=p: ModelAccompanist(infos, ChordDecoder(rt, p.style, seed=0), seed=0),
+                lambda infos, p=p: ModelAccompanist(infos, ChordDecoder(rt, p.style, seed=0, **kw), seed=0),
                 first_pos=p0),
             # hears the note at each step's start before choosing, as `sideman harmonize`
             # does offline; live, that is a band that comes in a few ms after the beat
             "model (reactive)": chords_via_engine(
                 perf, len(ref), spb,
-                lambda infos, p=p: ModelAccompanist(infos, ChordDecoder(rt, p.style, seed=0), seed=0,
-                                                    reactive=True),
+                lambda infos, p=p: ModelAccompanist(infos, ChordDecoder(rt, p.style, seed=0, **kw),
+                                                    seed=0, reactive=True),
                 first_pos=p0, early_steps=1.0),
         }
         for name, pred in preds.items():
@@ -176,7 +184,13 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
             dec.commit(int(ref[t]), h)
         if (i + 1) % max(1, len(pieces) // 10) == 0 or i + 1 == len(pieces):
             progress(f"  eval {i + 1}/{len(pieces)} pieces  ({time.monotonic() - t0:.0f} s)")
-    result = {"split": split, "pieces": len(pieces), "tempo": EVAL_TEMPO, "by_source": {}}
+    from dataclasses import asdict
+
+    from live.model import POLICIES, STYLES
+
+    policies = {STYLES[k]: asdict(ChordDecoder(rt, k, **kw).policy) for k in POLICIES}
+    result = {"split": split, "pieces": len(pieces), "tempo": EVAL_TEMPO, "decision_policy": policies,
+              "by_source": {}}
     for name, by_src in rows.items():
         for src, ms in by_src.items():
             entry = summarize(ms)
@@ -188,13 +202,13 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
 
 def table(result: dict) -> str:
     lines = ["| source | accompanist | pieces | NLL/step | note-in-chord | root acc | chord acc | "
-             "changes/bar | held-note changes/bar |", "|---|---|---|---|---|---|---|---|---|"]
+             "changes/bar | changes/min | held-note changes/bar |", "|---|---|---|---|---|---|---|---|---|---|"]
     for src, by in result["by_source"].items():
         for name, e in by.items():
             nll = f"{e['nll_per_step']:.2f}" if "nll_per_step" in e else "-"
             lines.append(f"| {src} | {name} | {e['pieces']} | {nll} | {e['note_in_chord']:.3f} | "
                          f"{e['root_accuracy']:.3f} | {e['chord_accuracy']:.3f} | {e['changes_per_bar']:.2f} | "
-                         f"{e['held_note_changes_per_bar']:.2f} |")
+                         f"{e.get('changes_per_minute', float('nan')):.1f} | {e['held_note_changes_per_bar']:.2f} |")
     return "\n".join(lines)
 
 

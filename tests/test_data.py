@@ -333,3 +333,25 @@ def test_cli_on_a_folder(folder, tmp_path, capsys):
         assert D.main(["--sources", f"folder:{folder}", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "folder" in text and "total" in text and "unreadable" in text
+
+
+def test_music21_folk_corpora_are_melody_only_folk_tunes(tmp_path):
+    """Essen, O'Neill's and Ryan's from music21's own corpus: melodies with meter and bar
+    positions, no chords (their quoted texts are annotations, not chord symbols), and the
+    folk style token for training."""
+    from live.train.train import STYLES, pieces_from_dataset
+
+    out = tmp_path / "folk.npz"
+    D.build_dataset(["essen", "oneills", "ryans"], out, DATA, limit=12, progress=None)
+    ds = D.load_dataset(out)
+    counts = D.counts(ds)
+    assert set(counts) == {"essen", "oneills", "ryans"}
+    assert all(c["pieces"] >= 5 and c["chord_share"] == 0.0 for c in counts.values()), counts
+    assert "no meter" in ds.meta["skipped"]["essen"]  # the corpus's "M: none" tunes
+    for p in ds:
+        assert not p.has_chords and (p.chord == D.N_CHORD).all()
+        assert (p.mel >= 0).mean() > 0.5 and p.mel_on.sum() > 8
+        assert p.pos.max() < p.steps_per_bar
+        assert p.piece_id.startswith(f"{p.source}/") and "#" in p.piece_id
+    styles = {p.style for s in D.SPLITS for p in pieces_from_dataset(ds, s)}
+    assert styles == {STYLES.index("nottingham")}

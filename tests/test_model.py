@@ -321,3 +321,129 @@ def test_the_engine_feeds_the_model_what_the_training_data_means(trained):
     # the engine steps from the bar line: the piece's step i is the engine's step first + i
     got = heard[first:first + T]
     assert len(got) == T and got == want
+
+
+class ScriptedRuntime:
+    """A stand-in for ModelRuntime with a model simple enough to reason about: the chord
+    head likes C major a little and any chord holding the last note heard more; the melody
+    head expects the last note heard to go on. Its state is that last note."""
+
+    batch, layers, hidden = 1, 1, 1
+
+    def __init__(self) -> None:
+        from live.model import INPUTS
+
+        self.feeds = {n: np.zeros(1, np.int64) for n in INPUTS[:-1]}
+        self.calls = 0
+
+    def feeds_for(self, batch):
+        return self.feeds
+
+    def zero_state(self, batch=None):
+        return np.full((1, 1, 1), -1.0, np.float32)
+
+    def step(self, h, feeds=None):
+        from live.model import CHORD_TONES
+
+        self.calls += 1
+        f = self.feeds if feeds is None else feeds
+        heard = int(f["prev_mel"][0]) - 1
+        last = heard if heard >= 0 else int(h[0, 0, 0])
+        chord = np.full((1, 157), -4.0, np.float32)
+        chord[0, :156] += 1.0 * (np.arange(156) == 0)  # C major
+        mel = np.zeros((1, 13), np.float32)
+        if last >= 0:
+            chord[0, :156] += 2.0 * CHORD_TONES[:156, last]
+            mel[0, last + 1] = 2.0
+        return [chord, np.zeros((1, 13), np.float32), mel, np.full((1, 1, 1), last, np.float32)]
+
+
+def run_scripted(melody: list[int], onsets: list[int], **policy) -> list[int]:
+    """The decoder's chord at each eighth of a 4/4 melody (pitch classes, -1 rest)."""
+    from live.model import ChordDecoder
+
+    dec = ChordDecoder(ScriptedRuntime(), 0, **policy)
+    out = []
+    for t in range(len(melody)):
+        c, _, _, h = dec.propose(melody[t - 1] if t else -1, onsets[t - 1] if t else 0, t % 8)
+        dec.commit(c, h)
+        out.append(c)
+    return out
+
+
+C_MAJOR_BAR = [0, 0, 4, 4, 7, 7, 4, 4]  # C E G E in quarter notes
+
+
+def test_a_clashing_note_is_corrected_on_the_next_eighth_and_not_before():
+    """An F# on the downbeat of bar 2, over the C major of bar 1: the chord under it was
+    chosen before it was heard (still C), the next eighth's chord holds the F#."""
+    from live.model import CHORD_TONES
+
+    mel = C_MAJOR_BAR + [6, 6, 6, 6, 6, 6, 6, 6]
+    ons = [1, 0] * 4 + [1, 0, 0, 0, 0, 0, 0, 0]
+    got = run_scripted(mel, ons)
+    assert got[:9] == [0] * 9, got  # C through bar 1 and on the F#'s own downbeat
+    assert CHORD_TONES[got[9], 6], f"step 9 plays class {got[9]}, which has no F#"
+    assert len(set(got[9:])) == 1, "one correction, then the chord stays"
+
+
+def test_a_note_inside_the_chord_changes_nothing():
+    mel = C_MAJOR_BAR + [4, 4, 4, 4, 7, 7, 0, 0]  # E, G and C: all in C major
+    ons = [1, 0] * 8
+    assert run_scripted(mel, ons) == [0] * 16
+
+
+def test_the_fix_margin_corrects_a_clash_the_stay_rule_alone_would_keep():
+    """Without the melody forecast and with a stay margin nothing overcomes, only the
+    clash rule changes the chord, and only after the clashing note was heard."""
+    from live.model import CHORD_TONES
+
+    mel = C_MAJOR_BAR + [6] * 8
+    ons = [1, 0] * 4 + [1] + [0] * 7
+    held = run_scripted(mel, ons, fit=0.0, stay=1e6, stay_offbeat=0.0, fix=None)
+    assert held == [0] * 16
+    fixed = run_scripted(mel, ons, fit=0.0, stay=1e6, stay_offbeat=0.0, fix=0.0)
+    assert fixed[:9] == [0] * 9 and CHORD_TONES[fixed[9], 6] and len(set(fixed[9:])) == 1, fixed
+    inside = run_scripted(C_MAJOR_BAR * 2, [1, 0] * 8, fit=0.0, stay=1e6, stay_offbeat=0.0, fix=0.0)
+    assert inside == [0] * 16
+
+
+def test_the_policy_counts_triad_tones_only():
+    """A four-note chord gains nothing from its extra tone: C6 holds every tone of Am7."""
+    from live.model import CHORD_TONES, TRIAD_TONES
+
+    assert TRIAD_TONES.sum(axis=1)[:156].tolist() == [3.0] * 156
+    assert (TRIAD_TONES <= CHORD_TONES).all()
+    assert CHORD_TONES[0 * 13 + 11].nonzero()[0].tolist() == [0, 4, 7, 9]  # C6
+
+
+def test_an_unknown_policy_setting_is_a_clear_error():
+    from live.model import ChordDecoder
+
+    with pytest.raises(TypeError, match="stay_offbeat"):
+        ChordDecoder(ScriptedRuntime(), 0, stay_off=1.0)
+
+
+@pytest.mark.parametrize("change_at", [9, 16, 23, 40])
+def test_the_live_band_never_hears_a_note_before_it_begins(change_at):
+    """Through the engine, with the shipped model and its decision policy: two melodies
+    equal before step t and different from t on give the same chords up to and including
+    step t (the chord at t was decided from notes that began before t)."""
+    from live.evaluate import chords_via_engine, melody_performance
+    from live.model import ChordDecoder, ModelAccompanist, ModelRuntime, default_model_path
+
+    rt = ModelRuntime(default_model_path(), batch=1)
+    rng = np.random.default_rng(change_at)
+    T = 56
+    base = np.array([0, 4, 7, 4, 5, 9, 7, 2] * 7)[:T]
+    alt = base.copy()
+    alt[change_at:] = rng.integers(0, 12, T - change_at)
+    on = np.ones(T, np.int64)
+
+    def chords(mel):
+        perf = melody_performance(mel, on, None, 120.0)
+        return chords_via_engine(perf, T, 8, lambda infos: ModelAccompanist(infos, ChordDecoder(rt, 0), seed=0))
+
+    a, b = chords(base), chords(alt)
+    assert (a[:change_at + 1] == b[:change_at + 1]).all(), (a.tolist(), b.tolist())
+    assert (a != b).any(), "the changed melody changed nothing: the test proves nothing"

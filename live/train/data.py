@@ -48,6 +48,12 @@ Sources
   Melody = the soprano part; chord = ``chord_recognize`` on the pitch classes sounding in all
   parts at the step start (the chordify slice there), bass = the lowest sounding note.
   Key = music21's key analysis.
+- ``essen``, ``oneills``, ``ryans``: music21's bundled ABC folk-tune corpora (the Essen
+  folksong collection, O'Neill's Music of Ireland 1850, Ryan's Mammoth Collection), tune by
+  tune; ids like "essen/altdeu10.abc#12". Melody only (``has_chords`` False): their quoted
+  texts are annotations ("Slow", "collected by ..."), not chords, and are dropped; tunes with
+  no meter ("M: none") are skipped. They teach the model's melody continuation (the note that
+  comes next), which the live decoder uses to choose chords.
 - ``folder:/path``: see :func:`load_folder`.
 
 Thread: offline only (the training command); nothing here is called on a live thread.
@@ -79,7 +85,9 @@ STEP_KEYS = ("mel", "mel_on", "mel_pitch", "chord", "bass", "pos")
 _STEP_DTYPES = {"mel": np.int8, "mel_on": np.int8, "mel_pitch": np.int8, "chord": np.int16,
                 "bass": np.int8, "pos": np.int8}
 SPLITS = ("train", "val", "test")
-SOURCES = ("pop909", "nottingham", "bach")
+SOURCES = ("pop909", "nottingham", "bach", "essen", "oneills", "ryans")
+#: music21's bundled folk-tune corpora (ABC, melody only), by source name.
+M21_FOLK = {"essen": "essenFolksong", "oneills": "oneills1850", "ryans": "ryansMammoth"}
 MAX_STEPS_PER_BAR = 16
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 # A note within this fraction of a step after a step's start counts as sounding at the start
@@ -680,6 +688,34 @@ def _items_nottingham(data_root: Path, stats: Counter) -> list[_Item]:
     return _abc_items(files, "nottingham", "nottingham/", stats)
 
 
+def _items_m21_folk(source: str, stats: Counter) -> list[_Item]:
+    import music21
+
+    root = Path(music21.__path__[0]) / "corpus" / M21_FOLK[source]
+    files = sorted(f for f in root.rglob("*.abc") if f.is_file())
+    if not files:
+        raise InputFileError(f"{root}: no .abc files in music21's corpus for source {source!r}")
+    items = []
+    for f in files:
+        seen: Counter = Counter()
+        for x, tune in _abc_tunes(f.read_text(encoding="utf-8", errors="replace")):
+            seen[x] += 1
+            pid = f"{source}/{f.name}#{x}" + (f"-{seen[x]}" if seen[x] > 1 else "")
+
+            def load(tune=tune, pid=pid):
+                if re.search(r"^M:\s*none", tune, re.M | re.I):
+                    raise _Skip("no meter")
+                lines = [ln if _ABC_HEADER.match(ln) or ln.startswith("%") else re.sub(r'"[^"]*"', "", ln)
+                         for ln in tune.splitlines()]
+                from music21 import converter
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    score = converter.parse("\n".join(lines) + "\n", format="abc")
+                return _m21_piece(score, source, pid, stats=stats)
+            items.append(_Item(pid, load, str(f)))
+    return items
+
+
 def _items_bach() -> list[_Item]:
     from music21 import corpus
 
@@ -948,6 +984,8 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
             items = _items_nottingham(data_root, stats)
         elif s == "bach":
             items = _items_bach()
+        elif s in M21_FOLK:
+            items = _items_m21_folk(s, stats)
         else:
             items = None
         progress(f"{s}: reading")
@@ -980,7 +1018,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m live.train.data --sources pop909,nottingham,bach --out data.npz [--limit N]``."""
     ap = argparse.ArgumentParser(prog="python -m live.train.data", description=__doc__.split("\n")[0])
     ap.add_argument("--sources", default="pop909,nottingham,bach",
-                    help="comma-separated: pop909, nottingham, bach, folder:/path")
+                    help="comma-separated: pop909, nottingham, bach, essen, oneills, ryans, folder:/path")
     ap.add_argument("--out", type=Path, required=True, help="the .npz to write")
     ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     ap.add_argument("--limit", type=int, default=None, help="first N pieces per source")

@@ -8,6 +8,9 @@ Steps: windows of 64 eighth notes from the training pieces, each in a random one
 only, because a model that leans on the previous chord never leaves its own first guess
 when it runs free, see live.model.ChordDecoder); the current melody note is hidden from
 half the steps (so one model serves strict online decoding and the reactive variant);
+melody-only pieces (music21's folk-tune corpora, under the folk style token) are drawn
+``--melody-only-weight`` as often per step and train the melody head, which the live
+decoder reads to choose chords (see docs/model.md);
 Adam with a cosine learning-rate decay over the time budget; validation NLL every epoch,
 the best epoch kept; then ONNX export and a parity check between PyTorch and ONNX
 Runtime. ``--device cuda`` trains the same model on a GPU.
@@ -29,6 +32,14 @@ from live.train.model import BASS_CLASSES, NO_CHORD, STYLES
 WINDOW = 64
 IGNORE = -100
 CHORD_DROPOUT = 1.0
+#: Sources with no chords of their own that stand for a style the model knows (music21's
+#: folk-tune corpora teach the folk style's melody continuation).
+STYLE_OF_SOURCE = {"essen": "nottingham", "oneills": "nottingham", "ryans": "nottingham"}
+#: A melody-only piece is drawn this much less often per step than a piece with chords,
+#: so the chord head still sees most of the windows.
+MELODY_ONLY_WEIGHT = 0.35
+#: Weight of the melody-continuation loss (the live decoder chooses chords by it too).
+MEL_LOSS = 1.0
 
 
 @dataclass
@@ -71,13 +82,14 @@ def step_inputs(mel, mel_on, chord, pos, style, cur_known: np.ndarray | None = N
 
 
 def make_batch(pieces: list[Piece], rng: np.random.Generator, batch: int, window: int = WINDOW,
-               reveal: float = 0.5, chord_dropout: float = CHORD_DROPOUT) -> dict[str, np.ndarray]:
+               reveal: float = 0.5, chord_dropout: float = CHORD_DROPOUT,
+               melody_only_weight: float = MELODY_ONLY_WEIGHT) -> dict[str, np.ndarray]:
     keys = ["prev_mel", "prev_on", "prev_chord", "pos", "style", "cur_mel"]
     out = {k: np.zeros((batch, window), np.int64) for k in keys}
     out["prev_chord"][:] = NO_CHORD
     for t in ("y_chord", "y_bass", "y_mel"):
         out[t] = np.full((batch, window), IGNORE, np.int64)
-    lengths = np.array([len(p.mel) for p in pieces], np.float64)
+    lengths = np.array([len(p.mel) * (1.0 if p.has_chords else melody_only_weight) for p in pieces], np.float64)
     choice = rng.choice(len(pieces), size=batch, p=lengths / lengths.sum())
     for b, i in enumerate(choice):
         p = pieces[i]
@@ -138,11 +150,14 @@ def evaluate_nll(net, pieces: list[Piece], reveal: bool, device: str = "cpu",
 
 def train(train_pieces: list[Piece], val_pieces: list[Piece], *, minutes: float, seed: int = 0,
           hidden: int = 192, layers: int = 2, batch: int = 48, lr: float = 2e-3, max_steps: int | None = None,
-          device: str = "cpu", chord_dropout: float = CHORD_DROPOUT, progress=print):
+          device: str = "cpu", chord_dropout: float = CHORD_DROPOUT,
+          melody_only_weight: float = MELODY_ONLY_WEIGHT, mel_loss: float = MEL_LOSS, progress=print):
     """Returns (best net, on the CPU, and its history).
 
     The learning rate decays along a cosine from ``lr`` to ``lr / 20`` over the time
-    budget (or ``max_steps``), so a longer run ends as settled as a short one.
+    budget (or ``max_steps``), so a longer run ends as settled as a short one. The epoch
+    kept is the one with the lowest validation chord + melody NLL (online): the live
+    decoder chooses by both heads.
     """
     import torch
     import torch.nn.functional as F
@@ -171,15 +186,16 @@ def train(train_pieces: list[Piece], val_pieces: list[Piece], *, minutes: float,
             done = step / max_steps if max_steps else (time.monotonic() - start) / (minutes * 60)
             for g in opt.param_groups:
                 g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, done))))
-            bt = {k: torch.from_numpy(v).to(device) for k, v in make_batch(train_pieces, rng, batch,
-                                                                          chord_dropout=chord_dropout).items()}
+            bt = {k: torch.from_numpy(v).to(device) for k, v in make_batch(
+                train_pieces, rng, batch, chord_dropout=chord_dropout,
+                melody_only_weight=melody_only_weight).items()}
             c, b, m, _ = net(bt["prev_mel"], bt["prev_on"], bt["prev_chord"], bt["pos"], bt["style"],
                              bt["cur_mel"], net.zero_state(batch).to(device))
             loss = (F.cross_entropy(c.reshape(-1, c.shape[-1]), bt["y_chord"].reshape(-1), ignore_index=IGNORE)
                     + 0.5 * F.cross_entropy(b.reshape(-1, BASS_CLASSES), bt["y_bass"].reshape(-1),
                                             ignore_index=IGNORE)
-                    + 0.5 * F.cross_entropy(m.reshape(-1, m.shape[-1]), bt["y_mel"].reshape(-1),
-                                            ignore_index=IGNORE))
+                    + mel_loss * F.cross_entropy(m.reshape(-1, m.shape[-1]), bt["y_mel"].reshape(-1),
+                                                 ignore_index=IGNORE))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -195,8 +211,8 @@ def train(train_pieces: list[Piece], val_pieces: list[Piece], *, minutes: float,
         progress(f"  epoch {epoch:3d}  step {step:6d}  train loss {np.mean(losses):.3f}  "
                  f"val chord NLL (online) {val['chord']:.3f}  bass {val.get('bass', 0):.3f}  "
                  f"melody {val.get('mel', 0):.3f}")
-        if val["chord"] < best:
-            best = val["chord"]
+        if val["chord"] + val.get("mel", 0.0) < best:
+            best = val["chord"] + val.get("mel", 0.0)
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
     if best_state is not None:
         net.load_state_dict(best_state)
@@ -240,7 +256,8 @@ def pieces_from_dataset(ds, split: str) -> list[Piece]:
     """Adapter from live.train.data's Dataset to Pieces."""
     out = []
     for p in ds.split(split):
-        style = STYLES.index(p.source) if p.source in STYLES else STYLES.index("other")
+        src = STYLE_OF_SOURCE.get(p.source, p.source)
+        style = STYLES.index(src) if src in STYLES else STYLES.index("other")
         out.append(Piece(np.asarray(p.mel), np.asarray(p.mel_on), np.asarray(p.chord), np.asarray(p.bass),
                          np.asarray(p.pos), style, bool((np.asarray(p.chord) != NO_CHORD).any()), p.piece_id))
     return out
@@ -262,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu, or cuda to train on a GPU (same model, faster)")
     ap.add_argument("--chord-dropout", type=float, default=CHORD_DROPOUT,
                     help="share of steps whose previous chord is hidden (1.0: the model hears the melody only)")
+    ap.add_argument("--melody-only-weight", type=float, default=MELODY_ONLY_WEIGHT,
+                    help="how often a melody-only piece is drawn per step, relative to a piece with chords")
+    ap.add_argument("--mel-loss", type=float, default=MEL_LOSS, help="weight of the melody-continuation loss")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     data = build_dataset(args.sources.split(","), Path(args.data), limit=args.limit)
@@ -270,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training on {len(tr)} pieces ({sum(len(p.mel) for p in tr)} steps), validating on {len(va)}")
     net, history = train(tr, va, minutes=args.minutes, seed=args.seed, hidden=args.hidden,
                          max_steps=args.max_steps, batch=args.batch, device=args.device,
-                         chord_dropout=args.chord_dropout)
+                         chord_dropout=args.chord_dropout, melody_only_weight=args.melody_only_weight,
+                         mel_loss=args.mel_loss)
     out = Path(args.out)
     onnx_path = out / "accompanist.onnx"
     err = export_onnx(net, onnx_path)
@@ -283,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
             "reproduce": " ".join(["python -m live.train.train", f"--sources {args.sources}",
                                    f"--minutes {args.minutes:g}", f"--seed {args.seed}",
                                    f"--hidden {args.hidden}", f"--batch {args.batch}", f"--device {args.device}",
-                                   f"--chord-dropout {args.chord_dropout:g}"]
+                                   f"--chord-dropout {args.chord_dropout:g}",
+                                   f"--melody-only-weight {args.melody_only_weight:g}",
+                                   f"--mel-loss {args.mel_loss:g}"]
                                   + ([f"--limit {args.limit}"] if args.limit else []))}
     from live.atomicfile import write_text
 
