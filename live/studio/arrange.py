@@ -297,6 +297,8 @@ def arrange_notes(melody: list[MNote], chords: list[tuple[float, float, int, int
         if cost < 0:  # nothing fits under a low melody: free the spacing by trying without the previous
             voice_inner(chord_weights(root, quality), top, b, -1, -1, lows, highs, np.full(2, -1, np.int64), out2)
         a, t = int(out2[0]), int(out2[1])
+        if a < 0:  # still nothing under the melody's spacing rules: stack chord tones on the bass
+            a, t = _stack_on_bass(root, quality, b, lows, highs)
         if a >= 0:
             parts[in1].append(MNote(start, dur, a, vel))
             parts[in2].append(MNote(start, dur, t, vel - 4))
@@ -517,3 +519,24 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--seed", type=int, default=0, help="seed for the humanised velocities (default 0)")
     p.set_defaults(func=cmd_arrange)
+
+
+def _stack_on_bass(root: int, quality: int, bass: int, lows: np.ndarray, highs: np.ndarray) -> tuple[int, int]:
+    """(upper, lower) inner voices: the lowest chord tones above the bass in each voice's
+    range, the lower voice first, so upper > lower > bass (no crossing); (-1, -1) when the
+    ranges hold none."""
+    from kernels import chord_pitch_classes
+
+    pcs = np.full(4, -1, np.int64)
+    chord_pitch_classes(root, quality, pcs)
+    tones = {int(x) for x in pcs if x >= 0}
+
+    def lowest_above(floor: int, lo: int, hi: int) -> int:
+        for n in range(max(floor + 1, lo), hi + 1):
+            if n % 12 in tones:
+                return n
+        return -1
+
+    t = lowest_above(bass, int(lows[1]), int(highs[1]))
+    a = lowest_above(t, int(lows[0]), int(highs[0])) if t >= 0 else -1
+    return (a, t) if a >= 0 else (-1, -1)
