@@ -61,6 +61,9 @@ def warmup():
     log_softmax(logits, np.empty((4, 13), dtype=np.float32))
     sample(logits, 1.0, 2, 0.9, 0.05, np.zeros(4), np.empty(4, dtype=np.int64), np.empty(13, dtype=np.int64),
            np.empty(13))
+    from .groove import hit_probability
+
+    hit_probability(0.5, 0.0, 0.7)  # the live band's drums, per written hit
     tempo = tempo_state(0.0, 24000.0)
     tempo_update(tempo, 24000.0, 2, 0.25, 0.15)
     next_beat(tempo, 30000.0)

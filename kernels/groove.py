@@ -25,22 +25,28 @@ import numpy as np
 
 
 @numba.njit(nogil=True, cache=True)
+def hit_probability(p_grid, p_add, density):
+    """The chance a cell plays at ``density`` (the module's rule): ``p_grid`` the grid's
+    probability there (0 = no hit written), ``p_add`` an added hit's where it has none.
+    The live band calls it per written hit; ``groove_hits`` per cell."""
+    d = min(max(density, 0.0), 1.0)
+    if d <= 0.5:
+        return p_grid * d / 0.5
+    e = (d - 0.5) / 0.5
+    return p_grid + (1.0 - p_grid) * e if p_grid > 0.0 else p_add * e
+
+
+@numba.njit(nogil=True, cache=True)
 def groove_hits(prob, add, vel, density, u, v, out):
     """prob, add: float64 (bars, voices, steps); vel: int64 same shape; u, v: float64
     draws in [0, 1), same shape; out: int64 same shape <- velocity of each hit, 0 = none.
     Returns the number of hits."""
     bars, voices, steps = prob.shape
-    d = min(max(density, 0.0), 1.0)
     n = 0
     for b in range(bars):
         for k in range(voices):
             for s in range(steps):
-                pg = prob[b, k, s]
-                if d <= 0.5:
-                    p = pg * d / 0.5
-                else:
-                    e = (d - 0.5) / 0.5
-                    p = pg + (1.0 - pg) * e if pg > 0.0 else add[b, k, s] * e
+                p = hit_probability(prob[b, k, s], add[b, k, s], density)
                 if u[b, k, s] < p:
                     x = int(vel[b, k, s] * (0.9 + 0.2 * v[b, k, s]) + 0.5)
                     out[b, k, s] = min(127, max(1, x))

@@ -22,6 +22,7 @@ from kernels.bass import DEGREE_CODES
 from kernels.bass import SCALE_APPROACH as BASS_SCALE_APPROACH
 from kernels.bass import WALK as BASS_WALK
 from kernels.bass import WALK_SCALES as BASS_SCALES
+from kernels.groove import hit_probability
 from kernels.voicing import CLOSE, KIND_VOICES, SATB_HIGHS, SATB_LOWS, voice_kind, voice_satb
 from live.events import NoteEvent
 from live.listener import Snapshot
@@ -147,11 +148,10 @@ def level(value: int) -> float:
 
 
 def density_prob(p: float, density: float) -> float:
-    """A written hit's probability at a groove density (kernels.groove's rule): 0.5 plays
-    the grid as written, towards 0 hits drop out, towards 1 they all play."""
-    if density <= 0.5:
-        return p * density / 0.5
-    return p + (1.0 - p) * (density - 0.5) / 0.5
+    """A written hit's probability at a groove density (``kernels.groove.hit_probability``,
+    the studio's groove rule): 0.5 plays the grid as written, towards 0 hits drop out,
+    towards 1 they all play."""
+    return hit_probability(p, 0.0, density)
 
 
 def chance(seed: int, a: int, b: int) -> float:
