@@ -26,11 +26,24 @@ def server():
 
 def render(server, part, events, blocks, through_mixer=True):
     """events: {block index: callable(part)}; returns the mono output as numpy."""
-    pyo = import_pyo()
     from live.instruments import Mixer
 
     mixer = Mixer([part]) if through_mixer else None
     src = mixer.master if mixer else part.out
+    return record(server, src, {k: functools.partial(f, part) for k, f in events.items()}, blocks)
+
+
+def render_mix(server, parts, sends, events, blocks):
+    """``parts`` through a Mixer with a reverb send each; events: {block: callable()}."""
+    from live.instruments import Mixer
+
+    mixer = Mixer(parts, sends=sends)
+    return record(server, mixer.master, events, blocks)
+
+
+def record(server, src, events, blocks):
+    """``src``'s left channel over ``blocks`` blocks; events: {block index: callable()}."""
+    pyo = import_pyo()
     table = pyo.NewTable(length=blocks * BLOCK / SR, chnls=1)
     rec = pyo.TableRec(src, table=table).play()
     count = [0]
@@ -38,7 +51,7 @@ def render(server, part, events, blocks, through_mixer=True):
     def cb():
         f = events.get(count[0])
         if f is not None:
-            f(part)
+            f()
         count[0] += 1
 
     server.setCallback(cb)
@@ -89,3 +102,41 @@ def test_drum_kit_hits_are_short_and_placed(server):
     assert env[10 * BLOCK: 10 * BLOCK + 32].max() > 1e-3  # the kick starts at once
     assert env[100 * BLOCK: 100 * BLOCK + 32].max() > 1e-3
     assert env[-BLOCK * 10:].max() < 1e-3
+
+
+def test_each_part_has_its_own_reverb_send(server):
+    from live.instruments import make_part
+
+    tails = {}
+    for send in (0.0, 1.0):
+        keys, bass = make_part("piano", 0.8, 0.0), make_part("bass", 0.8, 0.0)
+        ev = {5: lambda k=keys: k.note_on(60, 110, 1), 40: lambda k=keys: k.note_off(60, 1)}
+        # the bass plays dry in both renders: only the keys' send changes
+        x = render_mix(server, [keys, bass], [send, 0.0], ev, 400)
+        end = int((40 * BLOCK + 0.25 * SR + 0.1 * SR))  # after the note-off and the piano's release
+        tails[send] = float(np.sqrt(np.mean(x[end:end + SR // 2] ** 2)))
+    assert tails[0.0] < 1e-4, f"a dry part rings on after its release: {tails[0.0]:.2e}"
+    assert tails[1.0] > 100 * max(tails[0.0], 1e-6), tails
+
+
+
+def test_brushes_sound_in_the_kit_and_the_jazz_waltz_plays_them(server):
+    from live.instruments import BRUSH_MAP, make_part
+
+    from live.styles import open_style
+
+    style = open_style("jazz-waltz")
+    assert style.sound("drums").instrument == "brushes" and style.sound("drums").program == 41
+    played = {h.note for steps in style.section("main_a").drums for h in steps}
+    assert {38, 40} <= played  # a tap and a swirl
+    for note in (38, 39, 40):
+        kit = make_part("brushes", 0.8, 0.0)
+        assert BRUSH_MAP[note].startswith("brush_")
+        x = render_mix(server, [kit], [0.0], {5: lambda k=kit, n=note: k.note_on(n, 100, 1)}, 200)
+        assert np.abs(x[:5 * BLOCK]).max() < 1e-4
+        assert np.abs(x[5 * BLOCK:]).max() > 1e-2, f"brush note {note} is silent"
+    # the swirl swells in: its loudest moment comes well after it starts, unlike the tap
+    kit = make_part("brushes", 0.8, 0.0)
+    swirl = np.abs(render_mix(server, [kit], [0.0], {5: lambda: kit.note_on(40, 100, 1)}, 200))
+    tap = np.abs(render_mix(server, [kit], [0.0], {5: lambda: kit.note_on(38, 100, 1)}, 200))
+    assert swirl.argmax() - 5 * BLOCK > 0.08 * SR > tap.argmax() - 5 * BLOCK
