@@ -51,14 +51,19 @@ class Rendered:
     true_peak_db: float = float("nan")  # its true peak, dBTP
 
 
-def play_chart(rig, chart, plan, wav: Path, *, music_s: float, seed: int = 0, progress=None):
+def play_chart(rig, chart, plan, wav: Path, *, music_s: float, seed: int = 0, progress=None,
+               perf=None, band: bool = True):
     """The rig's band plays ``chart`` (slots and chords, for ChartAccompanist) through
     the live engine on pyo's offline server, its sections scripted by ``plan``, into
     ``wav``; returns the engine (its recorder holds the take). Shared by ``sideman
-    render`` and ``sideman sketch``."""
+    render``, ``sideman sketch`` and the studio's renders with a melody.
+
+    ``perf``: a Performance the musician plays (seconds from the band's first downbeat)
+    on the rig's input instrument. ``band=False``: the band's parts are silent."""
     from kernels import warmup
     from live.chart import ChartAccompanist
     from live.engine import Engine
+    from live.midifile import FileInput
     from live.quiet import import_pyo
     from live.atomicfile import WavRecording
     from live.session import TAIL_S, boot_server, build_band, run_offline, shutdown_server
@@ -67,16 +72,21 @@ def play_chart(rig, chart, plan, wav: Path, *, music_s: float, seed: int = 0, pr
     pyo = import_pyo()
     server = boot_server(pyo, "offline", SR, BLOCK, None)
     try:
-        parts, _musician, mixer = build_band(rig)
+        parts, musician, mixer = build_band(rig)
         mixer.out()
-        engine = Engine(rig, sr=SR, block=BLOCK, parts=parts, musician_part=None, seed=seed,
-                        accompanist=lambda infos: ChartAccompanist(infos, chart, seed=seed))
+        engine = Engine(rig, sr=SR, block=BLOCK, parts=parts, musician_part=musician if perf is not None else None,
+                        seed=seed, accompanist=lambda infos: ChartAccompanist(infos, chart, seed=seed))
         engine.planner.arrangement = Arrangement.scripted(engine.style, plan)
+        if not band:
+            for p in parts:
+                p.level.value = 0.0
+        start_s = (BLOCK + engine.planner.horizon) / SR  # the band's downbeat: see Planner.begin
+        if perf is not None:
+            engine.file_source = FileInput(perf, SR, lead_in_s=start_s)
         warmup()
         engine.planner.step()
         server.setCallback(engine.tick)
         rec = WavRecording(server, wav)  # under a temporary name until it is complete
-        start_s = (BLOCK + engine.planner.horizon) / SR  # the band's downbeat: see Planner.begin
         run_offline(server, engine, None, start_s + music_s + TAIL_S, progress or (lambda _msg: None))
         server.recstop()
         rec.finish()

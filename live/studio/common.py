@@ -193,55 +193,29 @@ def render_with_band(base: Path, melody: Sequence[MNote], chart: Sequence[tuple[
     Raises:
         StyleError: no such style. DeviceError: pyo's offline server does not start.
     """
-    from kernels import warmup
     from live.accompanist import SLOTS_PER_BEAT
-    from live.chart import ChartAccompanist
-    from live.engine import Engine
-    from live.midifile import FileInput, Performance, write_take
-    from live.quiet import import_pyo
+    from live.midifile import Performance, write_take
+    from live.render import play_chart
     from live.roll import piano_roll
-    from live.atomicfile import WavRecording
-    from live.session import TAIL_S, boot_server, build_band, run_offline, shutdown_server
-    from live.styles import Arrangement, open_style
+    from live.styles import open_style
 
     t0 = time.perf_counter()
     st = open_style(style)
     rig = _band_rig(st, tempo, melody_instrument)
     wav, mid, pic = Path(f"{base}.wav"), Path(f"{base}.mid"), Path(f"{base}.png")
     slots = [(int(round(b * SLOTS_PER_BEAT)), c) for b, c in chart]
-    pyo = import_pyo()
-    server = boot_server(pyo, "offline", SR, BLOCK, None)
-    try:
-        parts, musician, mixer = build_band(rig)
-        mixer.out()
-        engine = Engine(rig, sr=SR, block=BLOCK, parts=parts, musician_part=musician, seed=seed,
-                        accompanist=lambda infos: ChartAccompanist(infos, slots, seed=seed))
-        plan = sections or [("main_a", bars)]
-        engine.planner.arrangement = Arrangement.scripted(engine.style, plan if band else [("break", 0)])
-        if not band:
-            for p in parts:
-                p.level.value = 0.0
-        # the band's first downbeat is one block and the commit horizon in (Planner.begin)
-        lead_in = (BLOCK + engine.planner.horizon) / SR
-        spb = 60.0 / tempo
-        times, msgs = [], []
-        for n in melody:
-            times += [n.onset * spb, n.end * spb - 1e-4]
-            msgs += [(0x90, n.pitch, n.vel), (0x80, n.pitch, 0)]
-        order = np.argsort(np.asarray(times), kind="stable")
-        perf = Performance("<studio>", np.asarray(times)[order], [msgs[i] for i in order], tempo, rig.meter,
-                           480, max(times) if times else 0.0)
-        engine.file_source = FileInput(perf, SR, lead_in_s=lead_in)
-        warmup()
-        engine.planner.step()
-        server.setCallback(engine.tick)
-        rec = WavRecording(server, wav)  # under a temporary name until it is complete
-        music_s = max(bars * rig.meter, max((n.end for n in melody), default=0.0)) * spb
-        run_offline(server, engine, None, lead_in + music_s + TAIL_S, lambda _msg: None)
-        server.recstop()
-        rec.finish()
-    finally:
-        shutdown_server(server)
+    plan = sections or [("main_a", bars)]
+    spb = 60.0 / tempo
+    times, msgs = [], []
+    for n in melody:
+        times += [n.onset * spb, n.end * spb - 1e-4]
+        msgs += [(0x90, n.pitch, n.vel), (0x80, n.pitch, 0)]
+    order = np.argsort(np.asarray(times), kind="stable")
+    perf = Performance("<studio>", np.asarray(times)[order], [msgs[i] for i in order], tempo, rig.meter,
+                       480, max(times) if times else 0.0)
+    music_s = max(bars * rig.meter, max((n.end for n in melody), default=0.0)) * spb
+    engine = play_chart(rig, slots, plan if band else [("break", 0)], wav, music_s=music_s, seed=seed,
+                        perf=perf, band=band)
     events = engine.recorder.events()
     start = engine.planner.transport.frame_at(0)
     events[:, 0] = (events[:, 0] - start).clip(min=0)
