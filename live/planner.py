@@ -683,15 +683,7 @@ class Planner:
         self.last = d
         t = self.transport
         if d.cut_parts:
-            keep = []
-            for on_frame, off_frame, part, note, eid in self._open:
-                if part in d.cut_parts and off_frame > frame:
-                    if on_frame >= frame:  # not sounded yet: the audio clock skips it
-                        self.ring.cancel[eid & CANCEL_MASK] = 1
-                    self._push(frame, NOTE_OFF, part, note, 0, eid)
-                else:
-                    keep.append((on_frame, off_frame, part, note, eid))
-            self._open = keep
+            self._cut(frame, d.cut_parts)
         self._open = [o for o in self._open if o[1] > now]
         for ev in d.events:
             self._eid += 1
