@@ -143,23 +143,12 @@ def write_rig(rig, path: Path, *, force: bool = False) -> Path:
         OutputExistsError: ``path`` exists and ``force`` is false.
         OutputFileError: the folder is not writable.
     """
-    from live.atomicfile import atomic_write, check_out_dir
-    from live.rig import load_rig
+    from live.rignew import write_rig_text
 
     path = Path(path)
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; use --force to overwrite it")
-    text = rig_file_text(rig)
-    check_out_dir(path.parent, need_bytes=0, what="rig folder")
-
-    def write_checked(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-        try:
-            load_rig(tmp)
-        except RigError as exc:
-            raise RigError(f"sideman rig learn made a rig that does not load ({exc}); please report this") from exc
-
-    return atomic_write(path, write_checked)
+    return write_rig_text(path, rig_file_text(rig), made_by="sideman rig learn")
 
 
 def open_midi_in(port: str):

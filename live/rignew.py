@@ -183,21 +183,31 @@ def rig_text(a: Answers) -> str:
 
 def write_rig(path: Path, a: Answers, *, force: bool = False) -> Path:
     """Write the rig, checked by loading it first. Raises OutputExistsError, RigError, OutputFileError."""
-    from live.atomicfile import atomic_write, check_out_dir
-    from live.rig import load_rig
-
     path = Path(path)
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; use --force to overwrite it")
-    text = rig_text(a)
+    return write_rig_text(path, rig_text(a), made_by="sideman rig new")
+
+
+def write_rig_text(path: Path, text: str, *, made_by: str) -> Path:
+    """Write rig YAML ``text`` to ``path`` atomically, loading the temporary file first:
+    a rig that does not load is never left behind (``made_by`` names the command in the
+    error). Shared by ``sideman rig new`` and ``sideman rig learn``.
+
+    Raises:
+        RigError: the text does not load. OutputFileError: the folder is not writable.
+    """
+    from live.atomicfile import atomic_write, check_out_dir
+    from live.rig import load_rig
+
     check_out_dir(path.parent, need_bytes=0, what="rig folder")
 
     def write_checked(tmp: Path) -> None:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
         try:
             load_rig(tmp)
         except RigError as exc:
-            raise RigError(f"sideman rig new made a rig that does not load ({exc}); please report this") from exc
+            raise RigError(f"{made_by} made a rig that does not load ({exc}); please report this") from exc
 
     return atomic_write(path, write_checked)
 
