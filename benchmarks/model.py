@@ -82,8 +82,8 @@ def bench_kernels() -> dict:
     """Each numba kernel against its numpy reference, at the planner's shapes (the
     anticipation rollouts x 157 chord classes for sampling)."""
     import kernels
-    from kernels import bass, chords, key, sampling, voicing
-    from live.model import CHORD_CLASSES, ROLLOUTS
+    from kernels import bass, chords, key, memory, sampling, voicing
+    from live.model import CHORD_CLASSES, RECALL_MAX, RECALL_STEPS, ROLLOUTS
 
     rng = np.random.default_rng(0)
     w = rng.random(12)
@@ -101,6 +101,14 @@ def bench_kernels() -> dict:
     buf = np.zeros((R, C), np.float32)
     filt = (1.0, 20, 0.9, 0.05)  # temperature, top-k, top-p, min-p
     sampler = sampling.Sampler(R, C, 0)
+    # the decoder's memory, full: a tune whose 16-bar verse comes back with a different last
+    # bar (long matches that stop short of RECALL_MAX, at every candidate), and random notes
+    n = RECALL_STEPS - 1
+    verse = rng.integers(0, 25, 128)
+    tune = np.concatenate([np.tile(verse, RECALL_STEPS // 128 + 1)[:n], [0]])
+    tune[120::128] = 1
+    noise = rng.integers(0, 25, RECALL_STEPS)
+    tpos = np.arange(RECALL_STEPS, dtype=np.int64) % 8
     cases = {
         "chord_recognize": (lambda: chords.chord_recognize(w, 0), lambda: chords.chord_recognize_ref(w, 0)),
         "key_estimate": (lambda: key.key_estimate(state), lambda: key.key_estimate_ref(state)),
@@ -118,6 +126,10 @@ def bench_kernels() -> dict:
         "sample_k20_p.9_min.05": (lambda: sampling.sample(logits, *filt, u, idx, order, weights),
                                   lambda: sampling.sample_ref(logits, *filt, u, idx)),
         "Sampler.draw_k20_p.9_mask": (lambda: sampler.draw(logits, top_k=20, top_p=0.9, mask=mask), None),
+        f"recall ({n} steps heard, a tune)": (lambda: memory.recall(tune, tpos, n, 4, RECALL_MAX),
+                                              lambda: memory.recall_ref(tune, tpos, n, 4, RECALL_MAX)),
+        f"recall ({n} steps heard, random)": (lambda: memory.recall(noise, tpos, n, 4, RECALL_MAX),
+                                               lambda: memory.recall_ref(noise, tpos, n, 4, RECALL_MAX)),
     }
     kernels.warmup()
     out = {}

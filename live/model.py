@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from live.accompanist import Chord, Decision, PartInfo, RuleAccompanist, SlotContext
+from kernels import melody_token, recall
 from live.errors import ModelError
 
 CHORD_CLASSES, BASS_CLASSES, MEL_CLASSES, POS_CLASSES = 157, 13, 13, 16
@@ -28,6 +29,9 @@ ROLLOUTS = 8
 #: The rig's style -> the corpus style token the model learned from (pop909 0, Nottingham
 #: 1, Bach 2). Token 3 ("other") had no training data yet, so the jazz styles use pop's.
 STYLE_TOKEN = {"folk": 1, "country": 1, "chorale": 2}
+#: Steps of melody the decoder remembers for ``kernels.memory.recall`` (256 bars of 4/4 in eighths
+#: at most; the older half is dropped when full), and the longest match it looks for.
+RECALL_STEPS, RECALL_MAX = 2048, 64
 
 
 def _chord_tones(triad: bool = False) -> np.ndarray:
@@ -140,14 +144,23 @@ class DecisionPolicy:
     #: tone of the chord sounding and the best chord holds it (None: no such rule; it
     #: gained nothing over ``fit`` at equal chord changes on the validation pieces)
     fix: float | None = None
+    #: weight of the recalled melody in the forecast (``kernels.memory.recall``): where the last
+    #: ``recall_min`` or more steps match an earlier passage at the same place in the bar,
+    #: the note forecast mixes the melody head's with what followed there (0: off)
+    recall: float = 0.0
+    #: the shortest match (steps) that counts as the melody coming round again
+    recall_min: int = 8
+    #: steps of the recalled continuation the forecast covers (weights halve per step):
+    #: the chord chosen now sounds for a while, so the notes after the next one count too
+    recall_span: int = 1
 
 
 #: The policy per style token (``STYLES``): a folk band changes chord less often than a
 #: pop band, a chorale on almost every beat. Token 3 ("other") plays pop's.
 POLICIES = {
-    0: DecisionPolicy(stay=1.0, stay_offbeat=1.0, fit=20.0),  # pop909
-    1: DecisionPolicy(stay=4.0, stay_offbeat=2.0, fit=20.0),  # Nottingham (folk)
-    2: DecisionPolicy(stay=2.0, stay_offbeat=2.0, fit=32.0),  # Bach chorales
+    0: DecisionPolicy(stay=2.0, stay_offbeat=1.0, fit=20.0, recall=0.95, recall_min=6, recall_span=1),  # pop909
+    1: DecisionPolicy(stay=5.0, stay_offbeat=2.0, fit=20.0, recall=0.8, recall_min=4, recall_span=2),  # folk
+    2: DecisionPolicy(stay=2.0, stay_offbeat=2.0, fit=32.0, recall=0.95, recall_min=6, recall_span=2),  # Bach
 }
 #: The reactive variant's policy (it hears the note at the step's start; not the live
 #: band): the forecast would only make it chase every note (measured on the test pieces,
@@ -221,6 +234,13 @@ class ChordDecoder:
         self.lpR = np.zeros((self.R, CHORD_CLASSES), np.float32)
         self.p_mel = np.zeros(12, np.float32)
         self.p_in = np.zeros(CHORD_CLASSES, np.float32)
+        # the melody heard so far, a token and a bar position per step (kernels.memory.recall);
+        # a window of RECALL_STEPS, so a decision costs the same at bar 1 and bar 500
+        self.tok = np.zeros(RECALL_STEPS + 1, np.int64)
+        self.tok_pos = np.zeros(RECALL_STEPS + 1, np.int64)
+        self.n_heard = 0
+        self.q_mel = np.zeros(12, np.float32)
+        self.recalled = (-1, 0)  # the last proposal's match (j, length), for tests and eval
 
     def propose(self, prev_mel: int, prev_on: int, pos: int, cur_mel: int = -1,
                 steps_per_bar: int = 8) -> tuple[int, int, float, np.ndarray]:
@@ -260,12 +280,33 @@ class ChordDecoder:
         # reactive (the note at the step's start is heard): the chord head hears it, no
         # forecast is needed, and the margins are the ones measured for that case
         pol = self.policy if cur_mel < 0 else HEARD_POLICY
+        n = self.n_heard
+        if n > 0:
+            self.tok[n - 1] = melody_token(prev_mel, prev_on)
+        self.tok_pos[n] = min(pos, POS_CLASSES - 1)
+        self.recalled = (-1, 0)
         if pol.fit > 0:
             # the note about to begin is not heard yet: how likely it is a tone of each
-            # chord's triad, by the model's melody head (rests left out)
+            # chord's triad, by the model's melody head (rests left out) ...
             m = mel_logits[0, 1:]
             np.exp(m - m.max(), out=self.p_mel)
             self.p_mel /= self.p_mel.sum()
+            if pol.recall > 0:
+                # ... and, where the tune has come round again, by what followed before
+                self.recalled = recall(self.tok, self.tok_pos, n, pol.recall_min, RECALL_MAX)
+                j = self.recalled[0]
+                if j >= 0:
+                    self.q_mel[:] = 0.0
+                    w, total = 1.0, 0.0
+                    for k in range(j, min(j + pol.recall_span, n)):
+                        t = self.tok[k]
+                        if t > 0:
+                            self.q_mel[(t - 1) >> 1] += w
+                            total += w
+                        w *= 0.5
+                    if total > 0:
+                        self.p_mel *= 1.0 - pol.recall
+                        self.p_mel += (pol.recall / total) * self.q_mel
             np.dot(TRIAD_TONES, self.p_mel, out=self.p_in)
             self.p_in *= pol.fit
             self.score[0] += self.p_in
@@ -294,6 +335,12 @@ class ChordDecoder:
         """
         self.h = h_next
         self.prev_chord = chord
+        self.n_heard += 1
+        if self.n_heard == RECALL_STEPS:  # keep the latest half of the window
+            half = RECALL_STEPS // 2
+            self.tok[:half] = self.tok[half:RECALL_STEPS]
+            self.tok_pos[:half + 1] = self.tok_pos[half:]
+            self.n_heard = half
 
     def nll(self, target: int) -> float:
         """-log p(target) under the last proposal's step (before ``commit``)."""
