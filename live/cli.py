@@ -275,7 +275,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from live.evaluate import run_eval, table, write_chart, write_result
     from live.train.data import build_dataset
 
-    data = build_dataset(args.sources.split(","), Path(args.data), limit=args.data_limit, progress=_progress)
+    data = build_dataset(args.sources.split(","), Path(args.data), limit=args.data_limit, progress=_progress,
+                         as_played=args.as_played)
     result = run_eval(data, model=args.model, split=args.split, limit=args.limit, progress=_progress)
     print(table(result))
     if args.json:
@@ -424,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=default_data, help="dataset .npz (built from --sources if missing)")
     p.add_argument("--sources", default="pop909,nottingham,bach")
     p.add_argument("--data-limit", type=int, help="pieces per source when building the dataset")
+    p.add_argument("--as-played", action="store_true",
+                   help="the folk tunes with their repeats expanded, as a musician plays them (a band that "
+                        "remembers the tune plays the changes right the second time)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--limit", type=int, help="evaluate the first N test pieces of each source")
     p.add_argument("--model", help="an .onnx accompanist model (default: the shipped one)")

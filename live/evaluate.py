@@ -189,7 +189,8 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
     from live.model import POLICIES, STYLES
 
     policies = {STYLES[k]: asdict(ChordDecoder(rt, k, **kw).policy) for k in POLICIES}
-    result = {"split": split, "pieces": len(pieces), "tempo": EVAL_TEMPO, "decision_policy": policies,
+    result = {"split": split, "pieces": len(pieces), "tempo": EVAL_TEMPO,
+              "as_played": bool(ds.meta.get("as_played")), "decision_policy": policies,
               "by_source": {}}
     for name, by_src in rows.items():
         for src, ms in by_src.items():
@@ -204,9 +205,10 @@ def table(result: dict) -> str:
     lines = ["| source | accompanist | pieces | NLL/step | note-in-chord | root acc | chord acc | "
              "changes/bar | changes/min | held-note changes/bar |", "|---|---|---|---|---|---|---|---|---|---|"]
     for src, by in result["by_source"].items():
+        label = f"{src} (as played)" if result.get("as_played") and src == "nottingham" else src
         for name, e in by.items():
             nll = f"{e['nll_per_step']:.2f}" if "nll_per_step" in e else "-"
-            lines.append(f"| {src} | {name} | {e['pieces']} | {nll} | {e['note_in_chord']:.3f} | "
+            lines.append(f"| {label} | {name} | {e['pieces']} | {nll} | {e['note_in_chord']:.3f} | "
                          f"{e['root_accuracy']:.3f} | {e['chord_accuracy']:.3f} | {e['changes_per_bar']:.2f} | "
                          f"{e.get('changes_per_minute', float('nan')):.1f} | {e['held_note_changes_per_bar']:.2f} |")
     return "\n".join(lines)

@@ -355,3 +355,36 @@ def test_music21_folk_corpora_are_melody_only_folk_tunes(tmp_path):
         assert p.piece_id.startswith(f"{p.source}/") and "#" in p.piece_id
     styles = {p.style for s in D.SPLITS for p in pieces_from_dataset(ds, s)}
     assert styles == {STYLES.index("nottingham")}
+
+
+REPEATS = """X: 1
+T:Repeat Test
+M:4/4
+L:1/4
+K:C
+|:"C"C E G E|"F"F A "G"G B:|
+|:"Am"A c "Em"B G|[1"F"F2 "G"G2:|[2"C"C4|]
+"""
+
+
+def test_as_played_expands_repeats_and_endings_with_their_chords(tmp_path):
+    """AABB as a musician plays it: bars 1-2 twice, then bar 3 with the first ending,
+    bar 3 again with the second; each chord symbol read once and copied with its bar."""
+    (tmp_path / "nottingham").mkdir()
+    (tmp_path / "nottingham" / "t.abc").write_text(REPEATS)
+    written = D.load_dataset(D.build_dataset(["nottingham"], tmp_path / "w.npz", tmp_path, progress=None))
+    played_ds = D.load_dataset(D.build_dataset(["nottingham"], tmp_path / "p.npz", tmp_path, progress=None,
+                                               as_played=True))
+    w, p = written.by_id("nottingham/t.abc#1"), played_ds.by_id("nottingham/t.abc#1")
+    assert not written.meta["as_played"] and played_ds.meta["as_played"]
+    assert len(w.mel) == 5 * 8 and len(p.mel) == 8 * 8
+    bar = [slice(8 * k, 8 * k + 8) for k in range(8)]
+    for a, b in ((0, 2), (1, 3), (4, 6)):  # A A, and bar 3 twice
+        assert list(p.mel[bar[a]]) == list(p.mel[bar[b]]) and list(p.chord[bar[a]]) == list(p.chord[bar[b]])
+    assert list(p.mel[bar[5]]) == list(w.mel[bar[3]]) and list(p.mel[bar[7]]) == list(w.mel[bar[4]])
+    assert p.chord[8 * 5] == cls(F, "maj") and p.chord[8 * 5 + 4] == cls(G, "maj")  # first ending
+    assert p.chord[8 * 7] == cls(C, "maj") and p.mel[8 * 7] == C  # second ending
+    assert list(p.pos) == list(np.arange(64) % 8)
+    # the notated order is still the default, and a dataset is rebuilt when the choice changes
+    again = D.build_dataset(["nottingham"], tmp_path / "w.npz", tmp_path, progress=None, as_played=True)
+    assert D.load_dataset(again).meta["as_played"]

@@ -43,7 +43,8 @@ Sources
   pickups. music21 misreads or drops some of the corpus's chord spellings ("D/f+" becomes an
   augmented chord over F, "Gd" is dropped), so every quoted chord is swapped for a placeholder
   before parsing and its text read by :func:`lead_sheet_chord`. Repeats are not expanded (the
-  notated order, first and second endings in sequence). No accompaniment: bass = chord bass.
+  notated order, first and second endings in sequence) unless ``as_played`` asks for the tune
+  as a musician plays it (music21's ``expandRepeats``). No accompaniment: bass = chord bass.
 - ``bach``: music21's bundled chorales (``corpus.chorales.Iterator``; ids like "bach/bwv269").
   Melody = the soprano part; chord = ``chord_recognize`` on the pitch classes sounding in all
   parts at the step start (the chordify slice there), bass = the lowest sounding note.
@@ -556,22 +557,13 @@ def _m21_piece(score, source: str, piece_id: str, chord_texts: list[str] | None 
     symbols = list(score.recurse().getElementsByClass(harmony.ChordSymbol))
     if symbols:
         starts, cls, cb = [], [], []
-        j = 0  # next unread chord text
-        for cs in symbols:
-            if chord_texts is not None:
-                while j < len(chord_texts) and _PLACEHOLDERS[j % len(_PLACEHOLDERS)] != cs.figure:
-                    j += 1  # dropped by music21
-                    if stats is not None:
-                        stats["(chord symbols lost by music21)"] += 1
-                if j == len(chord_texts):
-                    raise _Skip("chord symbols out of order in music21")
-                text = chord_texts[j]
-                j += 1
-                got = lead_sheet_chord(text)
-                if got is None and stats is not None and text.strip():
-                    stats[f"(chord text not a chord: {text.strip()!r})"] += 1
-            else:
-                got = _chord_symbol_class(cs)
+        if all(hasattr(cs, _RESOLVED) for cs in symbols):  # read before repeats were expanded
+            chords = [getattr(cs, _RESOLVED) for cs in symbols]
+        elif chord_texts is not None:
+            chords = _resolve_chord_texts(symbols, chord_texts, stats)
+        else:
+            chords = [_chord_symbol_class(cs) for cs in symbols]
+        for cs, got in zip(symbols, chords, strict=True):
             if got is None:
                 continue
             starts.append(float(cs.getOffsetInHierarchy(score)) * 2)
@@ -625,6 +617,51 @@ def _abc_tunes(text: str) -> list[tuple[str, str]]:
     return out
 
 
+#: attribute a ChordSymbol carries with its chord (class, bass) once its text is read, so
+#: the copies ``expandRepeats`` makes keep it
+_RESOLVED = "sideman_chord"
+
+
+def _resolve_chord_texts(symbols: list, chord_texts: list[str], stats: Counter | None) -> list:
+    """(class, bass) or None for each ChordSymbol, from the texts its placeholder stands for."""
+    out = []
+    j = 0  # next unread chord text
+    for cs in symbols:
+        while j < len(chord_texts) and _PLACEHOLDERS[j % len(_PLACEHOLDERS)] != cs.figure:
+            j += 1  # dropped by music21
+            if stats is not None:
+                stats["(chord symbols lost by music21)"] += 1
+        if j == len(chord_texts):
+            raise _Skip("chord symbols out of order in music21")
+        text = chord_texts[j]
+        j += 1
+        got = lead_sheet_chord(text)
+        if got is None and stats is not None and text.strip():
+            stats[f"(chord text not a chord: {text.strip()!r})"] += 1
+        out.append(got)
+    return out
+
+
+def _as_played(score, chord_texts: list[str], stats: Counter):
+    """The tune as a musician plays it: repeats and first/second endings expanded
+    (music21's ``expandRepeats``), each chord symbol read before it is copied. A tune whose
+    repeat marks music21 cannot expand is kept as written (counted in ``stats``)."""
+    from music21 import harmony
+
+    symbols = list(score.recurse().getElementsByClass(harmony.ChordSymbol))
+    for cs, got in zip(symbols, _resolve_chord_texts(symbols, chord_texts, stats), strict=True):
+        setattr(cs, _RESOLVED, got)
+    try:
+        played = score.expandRepeats()
+    except Exception:  # noqa: BLE001 - music21 raises assorted errors for odd repeat marks
+        stats["(repeats left as written: music21 could not expand them)"] += 1
+        return score
+    if all(hasattr(cs, _RESOLVED) for cs in played.recurse().getElementsByClass(harmony.ChordSymbol)):
+        return played
+    stats["(repeats left as written: chord symbols lost in the expansion)"] += 1
+    return score
+
+
 def _parse_abc_tune(tune: str):
     """music21 score of one ABC tune, with chords swapped for placeholders; (score, chord texts)."""
     from music21 import converter
@@ -661,7 +698,8 @@ def _items_pop909(data_root: Path) -> list[_Item]:
     return [_Item(f"pop909/{s}", lambda s=s: _read_pop909(root, s)) for s in _pop909_ids(root)]
 
 
-def _abc_items(files: list[Path], source: str, id_prefix: str, stats: Counter) -> list[_Item]:
+def _abc_items(files: list[Path], source: str, id_prefix: str, stats: Counter,
+               as_played: bool = False) -> list[_Item]:
     items = []
     for f in files:
         seen: Counter = Counter()
@@ -675,17 +713,19 @@ def _abc_items(files: list[Path], source: str, id_prefix: str, stats: Counter) -
 
             def load(tune=tune, pid=pid):
                 score, texts = _parse_abc_tune(tune)
+                if as_played:
+                    score = _as_played(score, texts, stats)
                 return _m21_piece(score, source, pid, chord_texts=texts, stats=stats)
             items.append(_Item(pid, load, str(f)))
     return items
 
 
-def _items_nottingham(data_root: Path, stats: Counter) -> list[_Item]:
+def _items_nottingham(data_root: Path, stats: Counter, as_played: bool = False) -> list[_Item]:
     root = data_root / "nottingham"
     files = sorted(root.glob("*.abc"))
     if not files:
         raise InputFileError(f"{root}: no .abc files found (data_root={data_root})")
-    return _abc_items(files, "nottingham", "nottingham/", stats)
+    return _abc_items(files, "nottingham", "nottingham/", stats, as_played)
 
 
 def _items_m21_folk(source: str, stats: Counter) -> list[_Item]:
@@ -944,7 +984,7 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
 
 
 def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_ROOT, limit: int | None = None,
-                  progress: Callable[[str], None] | None = print) -> Path:
+                  progress: Callable[[str], None] | None = print, as_played: bool = False) -> Path:
     """Build (or reuse) the dataset for sources ("pop909", "nottingham", "bach", "folder:/path").
 
     Writes one .npz atomically (temporary file, then rename): the step arrays concatenated,
@@ -953,7 +993,8 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
     counts, skipped pieces by reason (keys in parentheses count events inside kept pieces, such
     as chord texts that are not chords), seconds per source). If ``out`` already holds a dataset
     built from the same sources and limit it is kept as is. ``limit``: the first N pieces per
-    source. Returns ``out``.
+    source. ``as_played``: Nottingham's tunes with their repeats expanded, as a musician plays
+    them (``meta["as_played"]``; the default is the notated order). Returns ``out``.
     Raises: InputFileError for an unknown source, a missing corpus folder, or a folder source
     with nothing usable.
     """
@@ -967,8 +1008,10 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
     if out.exists():
         try:
             old = load_dataset(out).meta
-            if old.get("sources") == sources and old.get("limit") == limit:
-                progress(f"{out}: up to date (sources {','.join(sources)}, limit {limit}); not rebuilt")
+            if (old.get("sources") == sources and old.get("limit") == limit
+                    and bool(old.get("as_played")) == as_played):
+                progress(f"{out}: up to date (sources {','.join(sources)}, limit {limit}"
+                         f"{', as played' if as_played else ''}); not rebuilt")
                 return out
         except InputFileError:
             pass
@@ -981,7 +1024,7 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
         if s == "pop909":
             items = _items_pop909(data_root)
         elif s == "nottingham":
-            items = _items_nottingham(data_root, stats)
+            items = _items_nottingham(data_root, stats, as_played)
         elif s == "bach":
             items = _items_bach()
         elif s in M21_FOLK:
@@ -999,7 +1042,8 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
         progress(f"{s}: {len(got)} pieces in {seconds[s]} s; skipped {dict(stats) or 'none'}")
     arrays = _to_arrays(pieces)
     ds = Dataset(arrays, {})
-    meta = {"version": FORMAT_VERSION, "sources": sources, "limit": limit, "counts": counts(ds),
+    meta = {"version": FORMAT_VERSION, "sources": sources, "limit": limit, "as_played": as_played,
+            "counts": counts(ds),
             "skipped": skipped, "seconds": seconds}
     arrays["meta"] = np.array(json.dumps(meta))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -1022,9 +1066,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="the .npz to write")
     ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     ap.add_argument("--limit", type=int, default=None, help="first N pieces per source")
+    ap.add_argument("--as-played", action="store_true",
+                    help="expand the Nottingham tunes' repeats, as a musician plays them")
     args = ap.parse_args(argv)
     try:
-        path = build_dataset([s for s in args.sources.split(",") if s], args.out, args.data_root, args.limit)
+        path = build_dataset([s for s in args.sources.split(",") if s], args.out, args.data_root, args.limit,
+                             as_played=args.as_played)
     except InputFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
