@@ -63,6 +63,14 @@ class Listener:
     def is_chord_zone(self, note: int) -> bool:
         return self.all_chord or note < self.split
 
+    def set_zones(self, split: int, all_chord: bool) -> None:
+        """Move the split (a song or mode change; planner thread). Bumps ``version``, so
+        a snapshot taken before is known to be stale."""
+        self.version += 1
+        self.split = split
+        self.all_chord = all_chord
+        self.version += 1
+
     # -- audio thread ---------------------------------------------------------
     def note_on(self, note: int, vel: int, frame: int) -> None:
         self.version += 1

@@ -158,6 +158,7 @@ class Planner:
         self.last: Decision | None = None
         self.roles: dict[int, str] = {}  # part index -> role, for corrections
         self._checked_version = -1
+        self._snap = None  # the last listener snapshot (see _snapshot)
         self.chord_log: list[tuple[int, int, object]] = []  # (slot, frame, Chord) at each change
         #: which section of the style plays in each bar (planner thread)
         self.arrangement = arrangement if arrangement is not None else Arrangement()
@@ -449,7 +450,7 @@ class Planner:
             self._switch_style = ""
         if self._switch_mode:
             self.mode, self._switch_mode = self._switch_mode, ""
-            self.listener.all_chord = all_chord(self.mode, self.listener.split, self.chord_detect)
+            self.listener.set_zones(self.listener.split, all_chord(self.mode, self.listener.split, self.chord_detect))
         self._tentative.clear()  # decided before the switch
         self._tentative_version.clear()
 
@@ -507,8 +508,7 @@ class Planner:
             if acc is not None:
                 self.accompanist = self.fallback if acc is self._failed and self.fallback is not None else acc
             self.arrangement = song.arrangement()
-            self.listener.split = song.split
-            self.listener.all_chord = all_chord(song.mode, song.split, song.chord_detect)
+            self.listener.set_zones(song.split, all_chord(song.mode, song.split, song.chord_detect))
             self.adventure_in, self.energy_in = song.adventure, song.energy
             self._set_levels()
         else:
@@ -601,9 +601,9 @@ class Planner:
         the musician holds in the chord zone do this: a chord the band chooses from the
         melody is decided strictly from notes that began before its slot.
         """
-        snap = self.listener.snapshot()
-        if snap.version == self._checked_version:
-            return
+        if self.listener.version == self._checked_version:
+            return  # nothing played since the last look (an int read: no copy, no GIL-long work)
+        snap = self._snapshot()
         self._checked_version = snap.version
         if not snap.chord_zone.any():
             return  # only the musician's own chords; decisions from the melody stay causal
@@ -622,8 +622,19 @@ class Planner:
         self._apply(d, max(now + self.clock.block, t.frame_at(beat_slot / SLOTS_PER_BEAT)), now,
                     shift_to=now + self.clock.block)
 
+    def _snapshot(self):
+        """The listener's snapshot, copied again only when the musician played since.
+
+        The planner steps every millisecond; copying the listener's arrays on every step
+        held the GIL the audio callback needs for ~40% of the planner's time (py-spy, a busy
+        performance), and the callback missed periods waiting for it."""
+        v = self.listener.version
+        if self._snap is None or v != self._snap.version or v & 1:
+            self._snap = self.listener.snapshot()
+        return self._snap
+
     def _plan_ahead(self, until_frame: int) -> None:
-        snap = self.listener.snapshot()
+        snap = self._snapshot()
         slot = self._next_commit
         t = self.transport
         while t.frame_at(slot / SLOTS_PER_BEAT) < until_frame:
@@ -646,7 +657,7 @@ class Planner:
             frame = self._meet_the_clock(slot, frame, now)
         elif self._follow is not None and slot % SLOTS_PER_BEAT == 0 and slot > 0:
             frame = self._meet_the_musician(slot, frame, now)
-        snap = self.listener.snapshot()
+        snap = self._snapshot()
         d = self._tentative.pop(slot, None)
         version, base = self._tentative_version.pop(slot, (None, None))
         if d is not None and version != snap.version:

@@ -318,3 +318,29 @@ def test_the_band_follows_midi_clock_in():
     assert err_ms.max() < 3.0, err_ms.round(2)
     assert eng.planner.transport.bpm == pytest.approx(120.0, abs=0.5)
     assert drum.max() < stop + 0.01, "the band played on after the clock's Stop"
+
+
+def test_the_planner_copies_the_listener_only_when_the_musician_played(monkeypatch):
+    """The planner steps every millisecond; a copy of the listener's arrays on every step
+    held the GIL the audio callback needs (it missed periods waiting). It copies again
+    only after a note, and a split moved by a song change is seen at once."""
+    eng = make_engine()
+    li = eng.listener
+    copies = [0]
+    real = li.snapshot
+
+    def counted(*a, **k):
+        copies[0] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(li, "snapshot", counted)
+    perf, _ = chord_perf(bars_each=1)  # 4 chords, one a bar: 24 note events
+    run(eng, perf, 8.5)
+    steps = int(8.5 * SR / BLOCK)
+    assert copies[0] <= 2 * 24 + 4, f"{copies[0]} copies in {steps} planner steps for 24 note events"
+    assert eng.planner.stats.slots_committed > 60
+    before = eng.planner._snapshot()
+    li.set_zones(72, False)
+    after = eng.planner._snapshot()
+    assert after is not before and after.melody_min == 72
+    assert eng.planner._snapshot() is after
