@@ -72,6 +72,27 @@ def versions() -> dict:
     return v
 
 
+def xrun_cycles(lines: list[str]) -> int:
+    """jackd's xrun lines -> the periods that went wrong.
+
+    jackd writes one line per client that had not finished, so one late cycle of
+    Sideman's audio client (upstream of its MIDI clients) reads as three lines. Lines
+    naming different clients one after the other are one cycle; a client named again,
+    or the driver's own "Process XRun" line, starts the next."""
+    cycles, seen = 0, set()
+    for ln in lines:
+        m = re.search(r"client = (\S+) was not finished", ln)
+        if m is None:
+            cycles += 1
+            seen = set()
+        elif m.group(1) in seen or not seen:
+            cycles += 1
+            seen = {m.group(1)}
+        else:
+            seen.add(m.group(1))
+    return cycles
+
+
 def stats(values, goal: float | None = None) -> dict:
     """p50/p99/max (and min, n) of a sample; never the mean alone."""
     a = np.asarray(values, dtype=np.float64)

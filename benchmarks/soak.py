@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import RESULTS, SR, JackServer, Proc, hardware, sideman_counters, versions
+from benchmarks.harness import RESULTS, SR, JackServer, Proc, hardware, sideman_counters, versions, xrun_cycles
 
 
 def busy_performance(path: Path, minutes: float, bpm: float = 120.0) -> int:
@@ -128,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             rc = sm.wait(60)
             text = sm.text()
         jack_log = server.proc.text()
-    xruns = len([ln for ln in jack_log.splitlines() if re.search("xrun", ln, re.I)][server_mark:])
-    missed = len(re.findall(r"client = sideman[^ ]* was not finished", jack_log))
+    xrun_lines = [ln for ln in jack_log.splitlines() if re.search("xrun", ln, re.I)][server_mark:]
+    xruns = len(xrun_lines)
+    cycles = xrun_cycles(xrun_lines)
+    driver_late = sum(1 for ln in xrun_lines if "JackTimedDriver::Process XRun" in ln)
+    missed = sum(1 for ln in xrun_lines if re.search(r"client = sideman\S* was not finished", ln))
     samples = [s for s in samples if s[0] <= seconds] or samples  # while it plays, not while it writes the take
     t = np.array([s[0] for s in samples])
     m = np.array([s[1] for s in samples])
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "minutes": args.minutes, "period": args.period, "sr": SR, "rc": rc, "realtime": server.realtime,
         "played_s": float(played.group(1)) if played else None,
-        "jackd_xruns": xruns, "sideman_missed_cycles": missed,
+        "jackd_xruns": xruns, "xrun_cycles": cycles, "driver_late": driver_late, "sideman_missed_cycles": missed,
         "rss_mb": {"start": float(m[0]), "after_1_min": float(m[warm][0]), "end": float(m[-1]), "max": float(m.max()),
                    "slope_mb_per_min_after_1_min": slope},
         "rss_samples": [[round(a, 1), round(b, 1)] for a, b in samples],
@@ -152,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(f"soak: {args.minutes:g} min at {args.period} frames ({'-R' if server.realtime else 'no RT'}), rc {rc}, "
           f"played {result['played_s']} s")
-    print(f"  xruns (jackd log) {xruns}; cycles a Sideman client missed {missed}")
+    print(f"  xruns: {cycles} cycles ({xruns} jackd lines; the driver itself late {driver_late}); "
+          f"lines naming a Sideman client {missed}")
     r = result["rss_mb"]
     print(f"  RSS MB: start {r['start']:.1f}, after 1 min {r['after_1_min']:.1f}, end {r['end']:.1f}, "
           f"max {r['max']:.1f}; slope after 1 min {r['slope_mb_per_min_after_1_min']:+.2f} MB/min")
