@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from live.accompanist import Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from kernels import melody_token, recall
+from live.accompanist import Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 
 CHORD_CLASSES, BASS_CLASSES, MEL_CLASSES, POS_CLASSES = 157, 13, 13, 16
@@ -190,6 +190,13 @@ class ChordDecoder:
     ``fix`` set, a note that began in the last step and clashes with the chord sounding
     lowers the margin to ``fix`` for the chords that hold it: the band corrects on the
     next eighth, never before (it has not heard the note yet).
+
+    Memory (``recall`` > 0 in the policy): the decoder keeps the melody it heard, a token
+    and a bar position per step, and asks ``kernels.memory.recall`` where the last steps
+    were played before at the same place in the bar. Where at least ``recall_min`` steps
+    match, the forecast of the coming note(s) mixes in what followed there: the second
+    chorus gets the changes its melody needed the first time, on the beat. Only notes
+    already heard are read. ``recalled`` holds the last proposal's match.
 
     Anticipation (``look`` > 0; off by default): ``runtime.batch`` melody continuations
     for the next step are drawn from the model's melody head (numba sampling kernel,
