@@ -8,6 +8,7 @@
 - one planner decision (model step + choice + voicing + the band's patterns),
   ``ModelAccompanist.decide`` as the planner calls it, goal p99 <= 200 us; also with the
   anticipation rollouts on (off live: see live.model.ChordDecoder);
+- the duet's answer written by the model (``live.melodist``), once per phrase;
 - cold start: ``sideman jam`` from process start to "ready to play", twice (the second
   warm, with numba's cache filled).
 
@@ -175,6 +176,28 @@ def bench_decision(model: Path) -> dict:
                     "slot renders bass, comping and drums and takes a listener snapshot"}
 
 
+def bench_answer(model: Path) -> dict:
+    """``Melodist.continue_steps`` as the duet calls it once per phrase: the model hears the
+    phrase, then writes the answer with 8 rollouts; a 2-bar phrase answered in 2 bars, and
+    the longest case (8 bars heard, a 4-bar answer). Not per slot: it is the one
+    decision of a phrase's end, against the planner's 30 ms commit horizon."""
+    from live.melodist import HOLD, MAX_HEARD, ONSET, Melodist
+    from live.model import ROLLOUTS, ModelRuntime
+
+    m = Melodist(ModelRuntime(model, batch=ROLLOUTS), 0, seed=0)
+    tune = np.array([0, 0, 4, 4, 7, 7, 4, 4, 5, 5, 2, 2, 11, 11, 0, 0])
+    out = {}
+    cases = (("phrase_2_bars_answer_2_bars", 16, 16), ("phrase_8_bars_answer_4_bars", MAX_HEARD, 32))
+    for name, heard, answer in cases:
+        pc = np.resize(tune, heard)
+        on = np.resize(np.array([1, 0]), heard)
+        rhythm = np.resize(np.array([ONSET, ONSET, ONSET, HOLD]), answer)
+        out[name] = timed(lambda pc=pc, on=on, rhythm=rhythm: m.continue_steps(pc, on, 0, 8, rhythm), 1000, 20)
+        out[name]["model_steps"] = m.steps
+    out["budget_ms"] = 30.0
+    return out
+
+
 def bench_cold_start() -> dict:
     runs = []
     for _ in range(2):
@@ -204,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     res["kernels"] = bench_kernels()
     print("planner decision ...", flush=True)
     res["decision"] = bench_decision(model)
+    print("duet answer ...", flush=True)
+    res["answer"] = bench_answer(model)
     print("cold start ...", flush=True)
     res["cold_start"] = bench_cold_start()
     out = REPO / "benchmarks" / "results" / "model.json"
@@ -223,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         d = res["decision"][k]
         print(f"planner decision ({k}) p50 {d['p50_us']:.0f} us  p99 {d['p99_us']:.0f} us  "
               f"max {d['max_us']:.0f} us (goal p99 <= 200 us)")
+    for k, d in res["answer"].items():
+        if isinstance(d, dict):
+            print(f"duet answer ({k}, {d['model_steps']} model steps) p50 {d['p50_us'] / 1000:.1f} ms  "
+                  f"p99 {d['p99_us'] / 1000:.1f} ms  max {d['max_us'] / 1000:.1f} ms (once per phrase)")
     c = res["cold_start"]
     print(f"sideman jam ready: first {c['first']['ready_s']} s, warm {c['warm']['ready_s']} s (goal <= 2 s warm)")
     print(f"wrote {out}")

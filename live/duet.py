@@ -12,6 +12,9 @@ The musical rules are pure functions on plain values, so they are tested on thei
 - :func:`vary`: the answer's plan: the phrase's last bars (as many as the phrase has,
   at most four), its rhythm kept or varied (notes merged or split), its contour kept or
   inverted, transposed to the chord under the answer; seeded, so reproducible.
+- :func:`model_plan`: the same rhythm, its pitches continued by the accompanist model's
+  melody head from the phrase it heard (live/melodist.py), where the model is loaded;
+  the rule variation's pitches where it is not (or where it fails: counted, never raised).
 - :func:`fit_pitch`, :func:`answer_notes`: each note of the plan made a real pitch
   against the chord it sounds over: a chord tone on strong beats (and for the last
   note), a note of the chord's scale between.
@@ -79,7 +82,7 @@ class AnswerPlan:
     velocities: tuple[int, ...]
     targets: tuple[int, ...]  # the pitch each note aims at
     bars: int
-    contour: str  # "kept" or "inverted"
+    contour: str  # "kept" or "inverted"; "model" where the model wrote the pitches
     rhythm: str  # "kept", "merged" or "split"
 
     @property
@@ -247,6 +250,77 @@ def vary(phrase: Phrase, meter: int, seed: int, *, transpose: int = 0, swing: fl
                       phrase.bars, contour, rhythm)
 
 
+def heard_steps(phrase: Phrase, upto: float, meter: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The phrase as the model hears it: (pitch class, onset flag) per eighth note from
+    the bar line at or before its first onset up to beat ``upto``, and the first step's
+    place in the bar (eighths), as ``live.model.step_melody`` reads the listener: the top
+    note sounding at the step's start, else the first beginning in it."""
+    b0 = math.floor(phrase.start / meter + 1e-9) * meter
+    n = max(0, int(round((upto - b0) * 2)))
+    pc = np.full(n, -1, np.int64)
+    on = np.zeros(n, np.int64)
+    tol = 0.05
+    for k in range(n):
+        b = b0 + k / 2
+        sounding = [x for x in phrase.notes if x.onset <= b + tol and min(x.end, phrase.heard) > b + tol]
+        began = [x for x in phrase.notes if b - tol <= x.onset < b + 0.5 - tol]
+        if sounding:
+            pc[k] = max(x.pitch for x in sounding) % 12
+        elif began:
+            pc[k] = began[0].pitch % 12
+        on[k] = 1 if began else 0
+    return pc, on, int(round((b0 % meter) * 2))
+
+
+def plan_rhythm(plan: AnswerPlan) -> np.ndarray:
+    """Per eighth-note step of the answer: ONSET where a note begins, HOLD where one
+    sounds on, REST elsewhere (live.melodist's step kinds)."""
+    from live.melodist import HOLD, ONSET, REST
+
+    n = int(math.ceil(plan.length * 2 - 1e-9))
+    out = np.full(n, REST, np.int64)
+    for o, d in zip(plan.onsets, plan.durations, strict=True):
+        k = int(math.floor(o * 2 + 1e-9))
+        if k < n:
+            out[k] = ONSET
+        for j in range(k + 1, min(n, int(math.ceil((o + d) * 2 - 1e-9)))):
+            if out[j] == REST:
+                out[j] = HOLD
+    return out
+
+
+def model_plan(plan: AnswerPlan, phrase: Phrase, start: float, meter: int, melodist,
+               key: tuple[int, int] = (-1, 0)) -> AnswerPlan:
+    """``plan``'s rhythm, with the pitches the model continues the phrase with.
+
+    The model hears the phrase (and the rest before ``start``), then writes a pitch class
+    for each eighth-note step of the answer that begins a note; each is placed nearest the
+    previous note, within a fifth of the phrase's own range. A second note inside the
+    same eighth keeps the rule plan's step from the note before it.
+    """
+    from live.melodist import nearest_pitch
+
+    pc, on, pos0 = heard_steps(phrase, start, meter)
+    rhythm = plan_rhythm(plan)
+    pcs = melodist.continue_steps(pc, on, pos0, meter * 2, rhythm, key if key[0] >= 0 else None)
+    pitches = [x.pitch for x in phrase.notes]
+    low, high = min(pitches) - 7, max(pitches) + 7
+    prev = phrase.notes[-1].pitch
+    targets: list[int] = []
+    last_step = -1
+    for i, o in enumerate(plan.onsets):
+        k = int(math.floor(o * 2 + 1e-9))
+        if k != last_step and k < len(pcs) and pcs[k] >= 0:
+            t = nearest_pitch(int(pcs[k]), prev, low, high)
+        elif targets:
+            t = targets[-1] + (plan.targets[i] - plan.targets[i - 1])
+        else:
+            t = plan.targets[i]
+        targets.append(t)
+        prev, last_step = t, k
+    return replace(plan, targets=tuple(targets), contour="model")
+
+
 def scale_of(chord: Chord, key: tuple[int, int] = (-1, 0)) -> np.ndarray:
     """Pitch classes a passing note may take: the chord's scale, else the key's, else all."""
     if chord.root >= 0:
@@ -334,12 +408,14 @@ class DuetAccompanist:
     """The band's accompanist, plus a lead voice that answers the musician's phrases.
 
     ``inner`` plays the band (it decides every slot, unchanged); this adds the lead
-    part's notes. Thread: planner only.
+    part's notes. ``melodist`` (live.melodist.Melodist): the model writes the answers'
+    pitches; None, or a failure of the model (counted in ``model_errors``), leaves the
+    rule variation's. Thread: planner only.
     """
 
     name = "duet"
 
-    def __init__(self, parts: list[PartInfo], inner: Accompanist, seed: int = 0) -> None:
+    def __init__(self, parts: list[PartInfo], inner: Accompanist, seed: int = 0, melodist=None) -> None:
         self.parts = parts
         self.inner = inner
         self.name = f"duet ({inner.name})"
@@ -350,6 +426,8 @@ class DuetAccompanist:
         self.log = DuetLog()
         self._done = -(1 << 62)  # the last slot committed
         self._harmony: list[tuple[float, Chord]] = []  # (beat, chord) at each committed change
+        self.melodist = melodist
+        self.model_errors = 0
 
     @property
     def chord(self) -> Chord:
@@ -397,7 +475,14 @@ class DuetAccompanist:
                     start = answer_start(ctx.beat, ctx.meter)
                     roots = self._pcs_at(phrase.start)
                     shift = transposition(roots[0] if roots else -1, d.chord.root)
-                    plan = vary(phrase, ctx.meter, self.seed * 7919 + st.answers, transpose=shift, swing=ctx.swing)
+                    seed = self.seed * 7919 + st.answers
+                    plan = vary(phrase, ctx.meter, seed, transpose=shift, swing=ctx.swing)
+                    if self.melodist is not None:
+                        try:  # the same seed each time this slot is decided again: the same answer
+                            self.melodist.reseed(seed)
+                            plan = model_plan(plan, phrase, start, ctx.meter, self.melodist, ctx.key)
+                        except Exception:  # degrade, don't die: the rule variation answers
+                            self.model_errors += 1
                     st = DuetState(listen_from=start, plan=plan, start=start, armed=phrase.notes[-1].onset,
                                    answers=st.answers + 1)
                     event = ("answer", start, plan)

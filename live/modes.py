@@ -80,6 +80,12 @@ def band_setup(rig, *, seed: int = 0, messages: list[str] | None = None, accompa
         from live.duet import DuetAccompanist
 
         inner = setup.accompanist
+        melodist = None
+        if rig.accompanist == "model":  # the model writes the answers' pitches (rules: rule variations)
+            from live.melodist import load_melodist
+            from live.model import STYLE_TOKEN
+
+            melodist = load_melodist(STYLE_TOKEN.get(rig.style, 0), seed, messages=messages)
 
         def duet(infos):
             if inner is None:
@@ -88,9 +94,10 @@ def band_setup(rig, *, seed: int = 0, messages: list[str] | None = None, accompa
                 band = inner(infos)
             else:
                 band = inner
-            return DuetAccompanist(infos, band, seed=seed)
+            return DuetAccompanist(infos, band, seed=seed, melodist=melodist)
 
         setup.accompanist = duet
         lead = next(p for p in rig.band if p.role == "lead" and p.enabled)
-        setup.lines.append(f"duet: {lead.name} (GM program {lead.program}) answers your phrases")
+        who = "the model's melodies" if melodist is not None else "variations of them"
+        setup.lines.append(f"duet: {lead.name} (GM program {lead.program}) answers your phrases with {who}")
     return setup

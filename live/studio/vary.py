@@ -235,8 +235,8 @@ def waltz(notes, length, key, meter):
     return out, "each bar of 4 folded into a bar of 3/4"
 
 
-def call_and_response(notes, length, key, meter, seed=0):
-    from live.duet import Note, Phrase, vary
+def call_and_response(notes, length, key, meter, seed=0, melodist=None):
+    from live.duet import Note, Phrase, model_plan, vary
 
     head, half = _first_half(notes, length, meter)
     head = _fit(head, half)
@@ -245,6 +245,12 @@ def call_and_response(notes, length, key, meter, seed=0):
                     "rest")
     plan = vary(phrase, meter, seed, transpose=0)
     start = bars * meter
+    if melodist is not None:  # the call's rhythm, the pitches the model continues the call with
+        melodist.reseed(seed)
+        plan = model_plan(plan, phrase, float(start), meter, melodist, key)
+        answer = [MNote(start + o, d, t, v) for o, d, v, t in
+                  zip(plan.onsets, plan.durations, plan.velocities, plan.targets, strict=True)]
+        return head + answer, f"the first half as a call, answered by the model (rhythm {plan.rhythm})"
     answer = [MNote(start + o, d, t, v) for o, d, v, t in
               zip(plan.onsets, plan.durations, plan.velocities, plan.targets, strict=True)]
     return head + answer, f"the first half as a call, answered (rhythm {plan.rhythm}, contour {plan.contour})"
@@ -410,9 +416,12 @@ def prepare_idea(notes: Sequence[MNote], meter: int, path: str = "idea") -> tupl
     return _fit(q, length), float(length)
 
 
-def make_variations(idea: Sequence[MNote], length: float, meter: int, n: int, seed: int = 0) -> list[Variation]:
+def make_variations(idea: Sequence[MNote], length: float, meter: int, n: int, seed: int = 0,
+                    melodist=None) -> list[Variation]:
     """The first ``n`` techniques of TECHNIQUES applied to ``idea`` (quantised, in beats).
-    Pure and seeded: the same idea and seed give the same variations."""
+    Seeded: the same idea and seed give the same variations. ``melodist``
+    (live.melodist.Melodist): the model answers the call in call-and-response; None: a
+    rule variation does."""
     if not 1 <= n <= len(TECHNIQUES):
         raise ValueError(f"-n must be 1..{len(TECHNIQUES)}, got {n}")
     key = estimate_key(idea)
@@ -420,7 +429,7 @@ def make_variations(idea: Sequence[MNote], length: float, meter: int, n: int, se
     for i, (label, style) in enumerate(TECHNIQUES[:n]):
         fn = TRANSFORMS[label]
         if label == "call-and-response":
-            notes, what = fn(list(idea), length, key, meter, seed=seed * 7919 + i)
+            notes, what = fn(list(idea), length, key, meter, seed=seed * 7919 + i, melodist=melodist)
         else:
             notes, what = fn(list(idea), length, key, meter)
         notes = [MNote(x.onset, x.dur, int(min(108, max(24, x.pitch))), int(min(127, max(20, x.vel)))) for x in notes]
@@ -497,7 +506,15 @@ def run_vary(idea_path: str, out_dir: str | Path = ".", *, n: int = 10, seed: in
 
     say(progress, f"idea: {len(idea)} notes, {length / meter:.0f} bars of {meter}/4 at {bpm:g} bpm, "
                   f"key {NOTE_NAMES[key[0]]} {'minor' if key[1] else 'major'}")
-    variations = make_variations(idea, length, meter, n, seed)
+    melodist = None
+    if "call-and-response" in (label for label, _ in TECHNIQUES[:n]):
+        from live.melodist import load_melodist
+
+        said: list[str] = []
+        melodist = load_melodist(0, seed, messages=said)
+        for line in said:
+            say(progress, line)
+    variations = make_variations(idea, length, meter, n, seed, melodist=melodist)
     scores = [similarity(idea, v.notes) for v in variations]
     table = []
     music = wall = 0.0
