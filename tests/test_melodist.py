@@ -235,3 +235,20 @@ def test_vary_answers_the_call_with_the_model_on_the_calls_rhythm(runtime):
     for label in by_model:  # the other techniques do not use the model
         if label != "call-and-response":
             assert by_model[label].notes == by_rule[label].notes
+
+
+def test_a_duet_over_the_models_band_answers_with_the_models_melody():
+    """The whole duet as a rig sets it up with the model: the model plays the harmony and
+    writes the answers; every note ends, nothing is late."""
+    rig = load_rig_text("mode: duet\nstyle: pop\ntempo: 120\ninput: {split: 60}\n", source="<test>")
+    setup = band_setup(rig, seed=1)
+    eng = Engine(rig, sr=SR, block=BLOCK, parts=[None] * len(rig.band), musician_part=None,
+                 accompanist=setup.accompanist, seed=1)
+    setup.install(eng)
+    duet = eng.planner.accompanist
+    assert duet.name == "duet (model)"
+    events, lead = lead_notes(eng)
+    assert lead and [a[2] for a in duet.log.answers] == ["model"] and duet.model_errors == 0
+    assert all(4.4 < s for s, _e, _n in lead)
+    assert eng.stats.late_events == 0 and not eng.planner.stats.fallback
+    assert_every_note_ends(events)
