@@ -13,7 +13,7 @@ from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_c
                      chord_recognize, chord_symbol, parse_chord_symbol)
 from .chorddetect import keyboard_weights, single_finger_chord
 from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
-from .memory import melody_token, recall, recall_ref
+from .memory import melody_token, recall, recall_ref, recall_votes, recall_votes_ref
 from .sampling import Sampler, apply_mask, log_softmax, repetition_penalty, sample
 from .tempo import next_beat, tap_tempo, tempo_state, tempo_update
 from .voicing import SATB_HIGHS, SATB_LOWS, voice_chord, voice_kind, voice_satb
@@ -25,7 +25,7 @@ __all__ = [
     "key_update", "key_estimate", "voice_chord", "voice_kind", "voice_satb", "warmup",
     "apply_mask", "repetition_penalty", "sample", "log_softmax", "Sampler",
     "tempo_state", "tempo_update", "next_beat", "tap_tempo", "bass_note", "bass_note_ref",
-    "melody_token", "recall", "recall_ref",
+    "melody_token", "recall", "recall_ref", "recall_votes", "recall_votes_ref",
 ]
 
 
@@ -69,6 +69,7 @@ def warmup():
     toks = np.zeros(17, dtype=np.int64)  # the model's memory of the tune (live.model.ChordDecoder)
     toks[:8] = toks[8:16] = [melody_token(pc, 1) for pc in (0, 2, 4, 5, 7, 9, 11, 0)]
     recall(toks, np.arange(17, dtype=np.int64) % 8, 16, 4, 64)
+    recall_votes(toks, np.arange(17, dtype=np.int64) % 8, 16, 4, 64, 3, 2.0, np.zeros(12, dtype=np.float32))
     tempo = tempo_state(0.0, 24000.0)
     tempo_update(tempo, 24000.0, 2, 0.25, 0.15)
     next_beat(tempo, 30000.0)

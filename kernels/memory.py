@@ -16,6 +16,12 @@ causal). Returns ``(j, L)``, the longest match (the latest among equals), or ``(
 when no earlier passage matches ``min_len`` steps. The cost is bounded by the window the
 caller keeps (``n``), not by the length of the jam.
 
+``recall_votes`` reads the same matches differently: every earlier passage that matches
+``min_len`` or more steps votes for the pitch classes that followed it, weighted by its
+length, so a phrase that went on two ways before forecasts both (a folk tune's first and
+second endings, a B part that starts like the A part). Same causality: only steps before
+``n`` are read.
+
 Pure; allocates nothing; releases the GIL. Thread: any (the planner).
 """
 
@@ -74,3 +80,59 @@ def recall_ref(tok: np.ndarray, pos: np.ndarray, n: int, min_len: int, max_len: 
             if length == max_len:
                 break
     return best if best[1] >= min_len else (-1, 0)
+
+
+@numba.njit(nogil=True, cache=True)
+def recall_votes(tok, pos, n, min_len, max_len, span, power, out):
+    """Every earlier passage at position ``pos[n]`` that ends like the last ``min_len`` or
+    more steps votes for what followed it: ``out[pc]`` gets ``L ** power`` (L the match
+    length) times 1, 1/2, 1/4 ... for the pitch classes of its next ``span`` steps (before
+    ``n``). ``out`` is zeroed first; returns the number of passages that voted."""
+    for i in range(12):
+        out[i] = 0.0
+    votes = 0
+    if n < min_len + 1:
+        return votes
+    target = pos[n]
+    for j in range(n - 1, min_len - 1, -1):
+        if pos[j] != target:
+            continue
+        length = 0
+        while length < max_len and length < j and tok[j - 1 - length] == tok[n - 1 - length]:
+            length += 1
+        if length < min_len:
+            continue
+        votes += 1
+        w = float(length) ** power
+        end = j + span
+        if end > n:
+            end = n
+        for k in range(j, end):
+            t = tok[k]
+            if t > 0:
+                out[(t - 1) >> 1] += w
+            w *= 0.5
+    return votes
+
+
+def recall_votes_ref(tok: np.ndarray, pos: np.ndarray, n: int, min_len: int, max_len: int, span: int,
+                     power: float, out: np.ndarray) -> int:
+    """Plain-numpy reference of ``recall_votes`` (same votes, same weights)."""
+    out[:] = 0.0
+    if n < min_len + 1:
+        return 0
+    heard = np.asarray(tok[:n])
+    votes = 0
+    for j in range(min_len, n):
+        if pos[j] != pos[n]:
+            continue
+        k = min(max_len, j)
+        diff = np.flatnonzero(heard[j - k:j][::-1] != heard[n - k:n][::-1])
+        length = int(diff[0]) if len(diff) else k
+        if length < min_len:
+            continue
+        votes += 1
+        cont = heard[j:min(j + span, n)]
+        w = float(length) ** power * 0.5 ** np.arange(len(cont))
+        np.add.at(out, (cont[cont > 0] - 1) >> 1, w[cont > 0])
+    return votes

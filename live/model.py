@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import melody_token, recall
+from kernels import melody_token, recall, recall_votes
 from live.accompanist import Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 
@@ -153,13 +153,19 @@ class DecisionPolicy:
     #: steps of the recalled continuation the forecast covers (weights halve per step):
     #: the chord chosen now sounds for a while, so the notes after the next one count too
     recall_span: int = 1
+    #: None: the longest match alone gives the recalled forecast. A number: every earlier
+    #: passage that matches ``recall_min`` or more steps votes for what followed it, with
+    #: weight ``length ** recall_votes`` (``kernels.memory.recall_votes``): a tune whose
+    #: phrase went on two ways before forecasts both, in proportion
+    recall_votes: float | None = None
 
 
 #: The policy per style token (``STYLES``): a folk band changes chord less often than a
 #: pop band, a chorale on almost every beat. Token 3 ("other") plays pop's.
 POLICIES = {
     0: DecisionPolicy(stay=2.0, stay_offbeat=1.0, fit=20.0, recall=0.95, recall_min=6, recall_span=1),  # pop909
-    1: DecisionPolicy(stay=5.0, stay_offbeat=2.0, fit=20.0, recall=0.8, recall_min=4, recall_span=2),  # folk
+    1: DecisionPolicy(stay=16.0, stay_offbeat=2.0, fit=48.0, recall=0.95, recall_min=3, recall_span=3,
+                      recall_votes=2.0),  # folk
     2: DecisionPolicy(stay=2.0, stay_offbeat=2.0, fit=32.0, recall=0.95, recall_min=6, recall_span=2),  # Bach
 }
 #: The reactive variant's policy (it hears the note at the step's start; not the live
@@ -196,7 +202,9 @@ class ChordDecoder:
     were played before at the same place in the bar. Where at least ``recall_min`` steps
     match, the forecast of the coming note(s) mixes in what followed there: the second
     chorus gets the changes its melody needed the first time, on the beat. Only notes
-    already heard are read. ``recalled`` holds the last proposal's match.
+    already heard are read. ``recalled`` holds the last proposal's match. With
+    ``recall_votes`` set (the folk policy), every such match votes for what followed it
+    (``kernels.memory.recall_votes``), weighted by its length.
 
     Anticipation (``look`` > 0; off by default): ``runtime.batch`` melody continuations
     for the next step are drawn from the model's melody head (numba sampling kernel,
@@ -247,7 +255,9 @@ class ChordDecoder:
         self.tok_pos = np.zeros(RECALL_STEPS + 1, np.int64)
         self.n_heard = 0
         self.q_mel = np.zeros(12, np.float32)
-        self.recalled = (-1, 0)  # the last proposal's match (j, length), for tests and eval
+        # the last proposal's match (j, length), for tests and eval; with ``recall_votes``,
+        # (-1, the number of passages that voted)
+        self.recalled = (-1, 0)
 
     def propose(self, prev_mel: int, prev_on: int, pos: int, cur_mel: int = -1,
                 steps_per_bar: int = 8) -> tuple[int, int, float, np.ndarray]:
@@ -298,7 +308,16 @@ class ChordDecoder:
             m = mel_logits[0, 1:]
             np.exp(m - m.max(), out=self.p_mel)
             self.p_mel /= self.p_mel.sum()
-            if pol.recall > 0:
+            if pol.recall > 0 and pol.recall_votes is not None:
+                # ... and, where the tune has come round again, by what followed every time
+                votes = recall_votes(self.tok, self.tok_pos, n, pol.recall_min, RECALL_MAX, pol.recall_span,
+                                     pol.recall_votes, self.q_mel)
+                total = float(self.q_mel.sum())  # 0 where every continuation was a rest
+                if votes > 0 and total > 0:
+                    self.recalled = (-1, votes)
+                    self.p_mel *= 1.0 - pol.recall
+                    self.p_mel += (pol.recall / total) * self.q_mel
+            elif pol.recall > 0:
                 # ... and, where the tune has come round again, by what followed before
                 self.recalled = recall(self.tok, self.tok_pos, n, pol.recall_min, RECALL_MAX)
                 j = self.recalled[0]

@@ -5,10 +5,11 @@ second time round, on the step the note begins, having heard only the first time
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.memory import melody_token, recall, recall_ref
+from kernels.memory import melody_token, recall, recall_ref, recall_votes, recall_votes_ref
 
 
 def test_tokens_tell_rests_pitch_classes_and_onsets_apart():
@@ -65,6 +66,48 @@ def test_a_tune_that_never_repeats_recalls_nothing():
     assert recall(tok, pos, 64, 4, 64) == (-1, 0)
 
 
+@settings(max_examples=400, deadline=None)
+@given(seq=st.lists(st.integers(0, 3), min_size=1, max_size=120), spb=st.sampled_from([2, 3, 4, 8]),
+       min_len=st.integers(1, 10), max_len=st.integers(1, 40), span=st.integers(1, 4),
+       power=st.sampled_from([0.0, 1.0, 2.0, 3.5]), data=st.data())
+def test_votes_kernel_equals_reference(seq, spb, min_len, max_len, span, power, data):
+    tok = np.array(seq + [0], np.int64)
+    pos = np.arange(len(tok), dtype=np.int64) % spb
+    n = data.draw(st.integers(0, len(seq)))
+    got, want = np.full(12, 7.0, np.float32), np.full(12, 7.0, np.float32)  # stale values are cleared
+    assert recall_votes(tok, pos, n, min_len, max_len, span, power, got) == \
+        recall_votes_ref(tok, pos, n, min_len, max_len, span, power, want)
+    np.testing.assert_allclose(got, want, rtol=1e-6)  # float32 sums in another order: measured 0 here
+
+
+def test_every_earlier_match_votes_for_what_followed_it():
+    """A phrase that went on to D once and to E once (a first and a second ending):
+    both are forecast, the longer match weighing more; the longest-match recall sees one."""
+    C, D, E, G = (melody_token(pc, 1) for pc in (0, 2, 4, 7))
+    tok = np.array([D, G, C, C, D, E, G, C, C, E, E, G, C, C, 0], np.int64)
+    pos = np.zeros(len(tok), np.int64)  # every step at the same place, so every match counts
+    n = 14  # heard: ... E G C C
+    out = np.zeros(12, np.float32)
+    assert recall_votes(tok, pos, n, 2, 64, 1, 1.0, out) == 2
+    # G C C then D at step 4 (a match of 3), E G C C then E at step 9 (a match of 4)
+    assert out[2] == 3.0 and out[4] == 4.0 and out.sum() == 7.0
+    j, length = recall(tok, pos, n, 2, 64)
+    assert (j, length) == (9, 4), "the longest match alone forecasts the E only"
+
+
+def test_votes_never_read_what_is_not_heard():
+    rng = np.random.default_rng(5)
+    tok = rng.integers(0, 5, 80)
+    pos = np.arange(80) % 2  # a match two steps back, and a span of 4 that would reach past n
+    for n in range(1, 76):
+        a, b = np.zeros(12, np.float32), np.zeros(12, np.float32)
+        va = recall_votes(tok, pos, n, 2, 16, 4, 2.0, a)
+        scrambled = tok.copy()
+        scrambled[n:] = rng.integers(1, 5, 80 - n)
+        assert recall_votes(scrambled, pos, n, 2, 16, 4, 2.0, b) == va
+        assert (a == b).all()
+
+
 # --- the decoder --------------------------------------------------------------------
 
 
@@ -101,23 +144,26 @@ def play(melody, onsets, **policy):
     out, recalled = [], []
     for t in range(len(melody)):
         c, _, _, h = dec.propose(melody[t - 1] if t else -1, onsets[t - 1] if t else 0, t % 8)
-        recalled.append(dec.recalled[0])
+        # the match's step j; with recall_votes, -2 where passages voted
+        recalled.append(dec.recalled[0] if dec.recalled[0] >= 0 or dec.recalled[1] == 0 else -2)
         dec.commit(c, h)
         out.append(c)
     return out, recalled
 
 
-def test_the_second_time_round_the_band_changes_on_the_note_not_after_it():
+@pytest.mark.parametrize("votes", [None, 2.0])
+def test_the_second_time_round_the_band_changes_on_the_note_not_after_it(votes):
+    """The longest match (``recall_votes`` None) or every match voting."""
     from live.model import CHORD_TONES
 
-    policy = dict(stay=1.0, stay_offbeat=0.0, fit=20.0, recall=0.9, recall_min=4, recall_span=2)
+    policy = dict(stay=1.0, stay_offbeat=0.0, fit=20.0, recall=0.9, recall_min=4, recall_span=2, recall_votes=votes)
     first, _ = play(TUNE, ONS, **policy)
     assert len(set(first)) == 1, "with no opinion and nothing remembered, the band keeps its chord"
     chords, recalled = play(TUNE * 3, ONS * 3, **policy)
     assert chords[:16] == first
     # bar 2 of the second pass: the F# begins at step 24; its chord was chosen before
     # the F# of step 24 was heard, from the first pass
-    assert recalled[24] == 8
+    assert recalled[24] == (8 if votes is None else -2)
     assert CHORD_TONES[chords[24], 6], f"step 24 plays class {chords[24]} (no F#)"
     assert chords[23] != chords[24] or CHORD_TONES[chords[23], 6]
     # and the tune's first bar, when it comes round, gets a chord that holds C, E and G
