@@ -10,7 +10,10 @@ not on one):
 - ``jack_metro``: one C client (JACK's example metronome);
 - ``pyo``: a pyo server playing a sine, no Python per block;
 - ``pyo+callback``: the same with a Python callback every block (as Sideman's clock);
-- ``sideman``: ``sideman jam`` playing the soak's busy performance (benchmarks.soak).
+- ``sideman``: ``sideman jam`` playing the soak's busy performance (benchmarks.soak);
+- ``sideman-normal``: the same with Sideman's own threads (planner, journal writer, MIDI
+  supervisor, control loop) left at normal priority (``SIDEMAN_HELPER_RT=0``), as before
+  they ran SCHED_FIFO just below JACK's audio threads (live.session.helpers_below_audio).
 
 Per case: xrun cycles per minute (``harness.xrun_cycles``: jackd writes a line per
 late client, so one late cycle upstream of two MIDI clients is three lines) and the
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +58,7 @@ time.sleep({seconds})
 s.stop()
 """
 
-CASES = ("jackd", "jack_metro", "pyo", "pyo+callback", "sideman")
+CASES = ("jackd", "jack_metro", "pyo", "pyo+callback", "sideman", "sideman-normal")
 DRIVER_RE = re.compile(r"JackTimedDriver::Process XRun")
 MISS_RE = re.compile(r"client = (\S+) was not finished, state = (\w+)")
 
@@ -97,7 +101,8 @@ def run_case(case: str, seconds: float, period: int, work: Path, perf: Path | No
         else:
             argv = [sys.executable, "-m", "live.cli", "jam", "--audio", "jack", "--input", str(perf), "--no-view",
                     "--out", str(work / f"{tag}-take"), "--force", "--seconds", f"{seconds + 10:g}"]
-            with Proc(argv, server.env, work / f"{tag}.log", cwd=work) as sm:
+            env = {**server.env, "SIDEMAN_HELPER_RT": "0" if case == "sideman-normal" else "1"}
+            with Proc(argv, env, work / f"{tag}.log", cwd=work) as sm:
                 if not sm.wait_for_text(r"sideman jam:", 90):
                     raise RuntimeError(f"sideman did not start: {sm.text()[-1000:]}")
                 time.sleep(1.0)
@@ -132,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--period", type=int, default=64)
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--out", default=str(RESULTS / "floor.json"))
+    ap.add_argument("--load", type=int, default=0,
+                    help="busy processes (ordinary priority, a Python loop each) running all along: a busy computer")
     args = ap.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
     unknown = sorted(set(cases) - set(CASES))
@@ -144,20 +151,21 @@ def main(argv: list[str] | None = None) -> int:
     parts: dict[str, list[dict]] = {c: [] for c in cases}
     total = len(cases) * args.rounds
     t0 = time.monotonic()
-    for r in range(args.rounds):
-        for i, case in enumerate(cases):
-            print(f"  [{r * len(cases) + i + 1}/{total}] round {r + 1}: {case} for {args.minutes:g} min "
-                  f"({time.monotonic() - t0:.0f} s so far)", flush=True)
-            part = run_case(case, seconds, args.period, work, perf)
-            print(f"      xruns {part['xrun_cycles']} cycles, {part['xrun_lines']} lines "
-                  f"(driver late {part['driver_late']}, missed {part['missed_by_state']})", flush=True)
-            parts[case].append(part)
+    load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+    try:
+        _rounds(args, cases, parts, seconds, work, perf, total, t0)
+    finally:
+        for p in load:
+            p.kill()
+            p.wait()
     result = {"minutes_per_case_and_round": args.minutes, "rounds": args.rounds, "period": args.period, "sr": SR,
+              "load_processes": args.load,
               "cases": {c: merge(ps) for c, ps in parts.items()}, "hardware": hardware(), "versions": versions(),
               "workdir": str(work)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
-    print(f"\nxrun floor, {args.rounds} x {args.minutes:g} min per case at {args.period} frames:")
+    print(f"\nxrun floor, {args.rounds} x {args.minutes:g} min per case at {args.period} frames"
+          f"{f', {args.load} busy processes beside' if args.load else ''}:")
     print("| case | xrun cycles/min | jackd xrun lines/min | driver late/min | missed by state |")
     print("|---|---|---|---|---|")
     for c in cases:
@@ -166,6 +174,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{m['missed_by_state'] or '-'} |")
     print(f"  wrote {args.out}")
     return 0
+
+
+def _rounds(args, cases, parts, seconds, work, perf, total, t0) -> None:
+    for r in range(args.rounds):
+        for i, case in enumerate(cases):
+            print(f"  [{r * len(cases) + i + 1}/{total}] round {r + 1}: {case} for {args.minutes:g} min "
+                  f"({time.monotonic() - t0:.0f} s so far)", flush=True)
+            part = run_case(case, seconds, args.period, work, perf)
+            print(f"      xruns {part['xrun_cycles']} cycles, {part['xrun_lines']} lines "
+                  f"(driver late {part['driver_late']}, missed {part['missed_by_state']})", flush=True)
+            parts[case].append(part)
 
 
 if __name__ == "__main__":

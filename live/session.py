@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -111,6 +111,42 @@ def boot_server(pyo, backend: str, sr: int, block: int, device: str | None):
     if not server.getIsBooted():
         raise DeviceError(f"the {backend} audio server did not start")
     return server
+
+
+#: SCHED_FIFO priority of Sideman's own threads in a live jam (planner, journal writer,
+#: MIDI supervisor, the control loop): above every ordinary process, below JACK's audio
+#: threads (jackd -R: 10 and up). A thread that holds the GIL and is pre-empted by some
+#: other program keeps the GIL while it waits for a CPU, and pyo's audio thread, which
+#: needs the GIL every block, waits with it (a priority inversion).
+HELPER_RT_PRIORITY = 1
+
+
+@contextmanager
+def helpers_below_audio(progress, priority: int = HELPER_RT_PRIORITY):
+    """Run the calling thread, and the threads it starts inside (they inherit it),
+    SCHED_FIFO at ``priority``; the calling thread's own policy is given back on leaving.
+    Where that is not allowed it is said once and the jam goes on at normal priority.
+    ``SIDEMAN_HELPER_RT=0`` in the environment leaves everything as it is (for
+    side-by-side measurements). Thread: the control thread, before the helpers start.
+    """
+    if os.environ.get("SIDEMAN_HELPER_RT", "1") == "0":
+        yield
+        return
+    try:
+        old = os.sched_getscheduler(0), os.sched_getparam(0)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError) as exc:
+        progress(f"note: Sideman's planner runs at normal priority ({exc}): a busy computer may hold up "
+                 f"the band's audio; see sideman doctor")
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            os.sched_setscheduler(0, *old)
+        except OSError:
+            pass
 
 
 def build_band(rig):
@@ -237,7 +273,8 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
             sup = Supervisor(engine, ports, progress, midi_in=midi_in or rig.input.port,
                              hardware_in=perf is None and not (midi_in or rig.input.port),
                              clock_in=rig.input.clock, jack_audio=backend == "jack") if ports else None
-            with JournalWriter(journal, disk=disk, wav=recording), sup or nullcontext():
+            with helpers_below_audio(progress), JournalWriter(journal, disk=disk, wav=recording), \
+                    sup or nullcontext():
                 audio_lost = _run_live(server, engine, perf, seconds, progress, on_ready,
                                        ends_take=setup.ends_take, announce=announce)
         if record and not audio_lost:

@@ -470,6 +470,7 @@ def musician_take(jack_server, tmp_path_factory):
                 for i in (1, 2)]
         _wait(lambda: "sideman" in jack_lsp(env, "-c", f"{ctl.name}:keys"), 30, "controller connection", proc)
         _wait(lambda: "sideman jam:" in so.read_text(), 30, "Sideman's clock", proc)
+        threads = thread_priorities(proc.pid)
         jack_connect(env, outs[0], "probe:input_1")
         jack_connect(env, outs[1], "probe:input_2")
         # warm-up note: proves controller -> Sideman -> probe is live (see live_jam's handshake)
@@ -498,7 +499,31 @@ def musician_take(jack_server, tmp_path_factory):
             proc.wait()
         ctl.close()
         probe.close()
-    return {"rc": rc, "audio": data, "out": tmp / "take", "stdout": so.read_text(), "stderr": se.read_text()}
+    return {"rc": rc, "audio": data, "out": tmp / "take", "stdout": so.read_text(), "stderr": se.read_text(),
+            "threads": threads}
+
+
+def thread_priorities(pid: int) -> list[tuple[int, int]]:
+    """(scheduling policy, real-time priority) of each thread of process ``pid``."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out.append((os.sched_getscheduler(int(tid)), os.sched_getparam(int(tid)).sched_priority))
+        except OSError:  # the thread ended meanwhile
+            pass
+    return out
+
+
+@pytest.mark.jack
+def test_sidemans_own_threads_run_just_below_the_audio_threads(musician_take):
+    """The planner, journal writer, MIDI supervisor and control loop run SCHED_FIFO at
+    priority 1: no ordinary program pre-empts them while they hold the GIL that pyo's
+    audio thread needs every block; JACK's own threads stay above them."""
+    threads = musician_take["threads"]
+    helpers = [t for t in threads if t == (os.SCHED_FIFO, 1)]
+    jack = [p for pol, p in threads if pol == os.SCHED_FIFO and p > 1]
+    assert len(helpers) >= 4, threads
+    assert jack and min(jack) > 1, threads
 
 
 @pytest.mark.jack
