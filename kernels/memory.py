@@ -40,6 +40,15 @@ def melody_token(pc: int, onset: int) -> int:
 
 
 @numba.njit(nogil=True, cache=True)
+def _match_length(tok, j, n, max_len):
+    """How many steps before ``j`` equal the steps before ``n`` (at most ``max_len``, ``j``)."""
+    length = 0
+    while length < max_len and length < j and tok[j - 1 - length] == tok[n - 1 - length]:
+        length += 1
+    return length
+
+
+@numba.njit(nogil=True, cache=True)
 def recall(tok, pos, n, min_len, max_len):
     """(j, L): the longest earlier match of ``tok[n-L:n]`` at position ``pos[n]``."""
     best_j, best_l = -1, 0
@@ -49,9 +58,7 @@ def recall(tok, pos, n, min_len, max_len):
     for j in range(n - 1, min_len - 1, -1):
         if pos[j] != target:
             continue
-        length = 0
-        while length < max_len and length < j and tok[j - 1 - length] == tok[n - 1 - length]:
-            length += 1
+        length = _match_length(tok, j, n, max_len)
         if length > best_l:
             best_j, best_l = j, length
             if length == max_len:
@@ -97,9 +104,7 @@ def recall_votes(tok, pos, n, min_len, max_len, span, power, out):
     for j in range(n - 1, min_len - 1, -1):
         if pos[j] != target:
             continue
-        length = 0
-        while length < max_len and length < j and tok[j - 1 - length] == tok[n - 1 - length]:
-            length += 1
+        length = _match_length(tok, j, n, max_len)
         if length < min_len:
             continue
         votes += 1

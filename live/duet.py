@@ -1,5 +1,6 @@
 """Duet mode: call and response. The musician plays a phrase; when it ends, Sideman's
-lead voice answers with a variation of it, then yields; the band keeps time throughout.
+lead voice answers it (the model continues it on its rhythm, or a rule variation of
+it), then yields; the band keeps time throughout.
 
 The musical rules are pure functions on plain values, so they are tested on their own:
 
