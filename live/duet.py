@@ -34,6 +34,7 @@ the pure functions may run anywhere. Nothing here runs on the audio clock.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Collection, Sequence
 
@@ -47,6 +48,9 @@ MIN_REST = 1.0  # beats of silence that may end a phrase
 LONG_NOTE = 2.0  # beats: a note this long may end a phrase
 NEAR_BAR = 1.0  # beats: a phrase end this close to a bar line lands "near" it
 MAX_BARS = 4  # the longest answer
+#: An answer written by the model that takes longer than this (p99 7 ms for the longest on
+#: the 2-core VM) hands the answers to the rule variation: half the planner's 30 ms budget
+ANSWER_BUDGET_NS = 15_000_000
 MAJOR_SCALE = np.array((0, 2, 4, 5, 7, 9, 11), np.int64)
 MINOR_SCALE = np.array((0, 2, 3, 5, 7, 8, 10), np.int64)
 
@@ -429,6 +433,7 @@ class DuetAccompanist:
         self._harmony: list[tuple[float, Chord]] = []  # (beat, chord) at each committed change
         self.melodist = melodist
         self.model_errors = 0
+        self.messages: list[str] = []  # what the musician should be told (planner thread appends)
 
     @property
     def chord(self) -> Chord:
@@ -479,11 +484,19 @@ class DuetAccompanist:
                     seed = self.seed * 7919 + st.answers
                     plan = vary(phrase, ctx.meter, seed, transpose=shift, swing=ctx.swing)
                     if self.melodist is not None:
+                        t0 = time.perf_counter_ns()
                         try:  # the same seed each time this slot is decided again: the same answer
                             self.melodist.reseed(seed)
                             plan = model_plan(plan, phrase, start, ctx.meter, self.melodist, ctx.key)
                         except Exception:  # degrade, don't die: the rule variation answers
                             self.model_errors += 1
+                        if time.perf_counter_ns() - t0 > ANSWER_BUDGET_NS:
+                            # a machine this busy would soon make the band late (the planner's
+                            # budget is the 30 ms horizon): rule variations answer from now on
+                            self.melodist = None
+                            self.model_errors += 1
+                            self.messages.append("duet: the model took too long to answer; "
+                                                 "answers are rule variations from now on")
                     st = DuetState(listen_from=start, plan=plan, start=start, armed=phrase.notes[-1].onset,
                                    answers=st.answers + 1)
                     event = ("answer", start, plan)

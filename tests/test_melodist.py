@@ -252,3 +252,30 @@ def test_a_duet_over_the_models_band_answers_with_the_models_melody():
     assert all(4.4 < s for s, _e, _n in lead)
     assert eng.stats.late_events == 0 and not eng.planner.stats.fallback
     assert_every_note_ends(events)
+
+
+class Slow:
+    """A melodist that answers, but slower than the duet's budget for an answer."""
+
+    def __init__(self, runtime):
+        self.inner = Melodist(runtime, seed=1)
+
+    def reseed(self, seed):
+        self.inner.reseed(seed)
+
+    def continue_steps(self, *a, **k):
+        import time
+
+        time.sleep(0.02)
+        return self.inner.continue_steps(*a, **k)
+
+
+def test_a_model_too_slow_to_answer_hands_the_answers_to_the_rules_and_says_so(runtime):
+    eng = duet_engine(Slow(runtime))
+    events, lead = lead_notes(eng)
+    duet = eng.planner.accompanist
+    assert lead and duet.log.answers  # the duet answered all the same
+    assert duet.melodist is None and duet.model_errors == 1
+    assert any("took too long to answer" in m for m in eng.planner.stats.messages)
+    assert not eng.planner.stats.fallback  # the duet goes on; the band is not replaced
+    assert_every_note_ends(events)
