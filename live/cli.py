@@ -148,12 +148,10 @@ def resume_when_jack_returns(args: argparse.Namespace, seconds_left: float | Non
                 argv += ["--seconds", f"{seconds_left:.3f}"]
             print(f"the JACK server is back: resuming as {take_stem(nxt)}", flush=True)
             sys.stderr.flush()
-            if os.environ.get("SIDEMAN_HELPER_RT", "1") != "0":
-                try:  # the new process starts up at the jam's helper priority (exec keeps it): a
-                    # busy computer does not slow the band's return (live.session.helpers_below_audio)
-                    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-                except OSError:
-                    pass
+            from live.session import to_helper_priority
+
+            to_helper_priority()  # the new process starts up at it (exec keeps it): a busy computer does not
+            # slow the band's return; refused, it starts at normal priority and its jam says why
             os.execv(sys.executable, [sys.executable, "-m", "live.cli", *argv])
         time.sleep(0.05)
 

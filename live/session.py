@@ -121,25 +121,32 @@ def boot_server(pyo, backend: str, sr: int, block: int, device: str | None):
 HELPER_RT_PRIORITY = 1
 
 
-@contextmanager
-def helpers_below_audio(progress, priority: int = HELPER_RT_PRIORITY):
-    """Run the calling thread, and the threads it starts inside (they inherit it),
-    SCHED_FIFO at ``priority``; the calling thread's own policy is given back on leaving.
-    Where that is not allowed it is said once and the jam goes on at normal priority.
-    ``SIDEMAN_HELPER_RT=0`` in the environment leaves everything as it is (for
-    side-by-side measurements). Thread: the control thread, before the helpers start.
-    """
+def to_helper_priority(priority: int = HELPER_RT_PRIORITY) -> str:
+    """Put the calling thread (and the threads and programs it starts from now on: they
+    inherit it, exec included) on SCHED_FIFO at ``priority``. Returns "" when done, or
+    left as it is by ``SIDEMAN_HELPER_RT=0`` in the environment (for side-by-side
+    measurements); else what the system said."""
     if os.environ.get("SIDEMAN_HELPER_RT", "1") == "0":
-        yield
-        return
+        return ""
     try:
-        old = os.sched_getscheduler(0), os.sched_getparam(0)
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
     except (OSError, AttributeError) as exc:
-        progress(f"note: Sideman's planner runs at normal priority ({exc}): a busy computer may hold up "
+        return str(exc)
+    return ""
+
+
+@contextmanager
+def helpers_below_audio(progress, priority: int = HELPER_RT_PRIORITY):
+    """Run the calling thread, and the threads it starts inside (they inherit it), at the
+    helpers' priority (``to_helper_priority``); the calling thread's own policy is given
+    back on leaving. Where that is not allowed it is said once and the jam goes on at
+    normal priority. Thread: the control thread, before the helpers start.
+    """
+    old = os.sched_getscheduler(0), os.sched_getparam(0)
+    why = to_helper_priority(priority)
+    if why:
+        progress(f"note: Sideman's planner runs at normal priority ({why}): a busy computer may hold up "
                  f"the band's audio; see sideman doctor")
-        yield
-        return
     try:
         yield
     finally:
