@@ -121,6 +121,7 @@ class Decision:
     voicings: dict[int, np.ndarray] = field(default_factory=dict)
     bass_note: int = -1
     extra: object = None  # an accompanist's own state for commit (e.g. the model's)
+    say: str = ""  # a line for the musician; the planner says it once
 
 
 class Accompanist(Protocol):

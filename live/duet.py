@@ -433,7 +433,6 @@ class DuetAccompanist:
         self._harmony: list[tuple[float, Chord]] = []  # (beat, chord) at each committed change
         self.melodist = melodist
         self.model_errors = 0
-        self.messages: list[str] = []  # what the musician should be told (planner thread appends)
 
     @property
     def chord(self) -> Chord:
@@ -495,8 +494,7 @@ class DuetAccompanist:
                             # budget is the 30 ms horizon): rule variations answer from now on
                             self.melodist = None
                             self.model_errors += 1
-                            self.messages.append("duet: the model took too long to answer; "
-                                                 "answers are rule variations from now on")
+                            d.say = "duet: the model took too long to answer; answers are rule variations from now on"
                     st = DuetState(listen_from=start, plan=plan, start=start, armed=phrase.notes[-1].onset,
                                    answers=st.answers + 1)
                     event = ("answer", start, plan)

@@ -589,11 +589,8 @@ class Planner:
             self._fall_back(traceback.format_exc(limit=3))
             d = self.accompanist.decide(self._ctx(slot, snap))
         self.stats.decide_ns_max = max(self.stats.decide_ns_max, time.perf_counter_ns() - t0)
-        said = getattr(self.accompanist, "messages", None)  # what an accompanist has to tell (the duet)
-        if said:
-            for line in said:
-                self._say(line)
-            said.clear()
+        if d.say:
+            self._say(d.say)
         return d
 
     def _correct(self, now: int) -> None:
