@@ -308,31 +308,30 @@ class ChordDecoder:
             m = mel_logits[0, 1:]
             np.exp(m - m.max(), out=self.p_mel)
             self.p_mel /= self.p_mel.sum()
+            total = 0.0  # weight of the recalled forecast in q_mel; 0: nothing recalled
             if pol.recall > 0 and pol.recall_votes is not None:
                 # ... and, where the tune has come round again, by what followed every time
                 votes = recall_votes(self.tok, self.tok_pos, n, pol.recall_min, RECALL_MAX, pol.recall_span,
                                      pol.recall_votes, self.q_mel)
-                total = float(self.q_mel.sum())  # 0 where every continuation was a rest
-                if votes > 0 and total > 0:
+                total = float(self.q_mel.sum()) if votes > 0 else 0.0  # 0 where every continuation was a rest
+                if total > 0:
                     self.recalled = (-1, votes)
-                    self.p_mel *= 1.0 - pol.recall
-                    self.p_mel += (pol.recall / total) * self.q_mel
             elif pol.recall > 0:
                 # ... and, where the tune has come round again, by what followed before
                 self.recalled = recall(self.tok, self.tok_pos, n, pol.recall_min, RECALL_MAX)
                 j = self.recalled[0]
                 if j >= 0:
                     self.q_mel[:] = 0.0
-                    w, total = 1.0, 0.0
+                    w = 1.0
                     for k in range(j, min(j + pol.recall_span, n)):
                         t = self.tok[k]
                         if t > 0:
                             self.q_mel[(t - 1) >> 1] += w
                             total += w
                         w *= 0.5
-                    if total > 0:
-                        self.p_mel *= 1.0 - pol.recall
-                        self.p_mel += (pol.recall / total) * self.q_mel
+            if total > 0:
+                self.p_mel *= 1.0 - pol.recall
+                self.p_mel += (pol.recall / total) * self.q_mel
             np.dot(TRIAD_TONES, self.p_mel, out=self.p_in)
             self.p_in *= pol.fit
             self.score[0] += self.p_in
@@ -475,4 +474,5 @@ def model_factory(rig, seed: int = 0, path: str | Path | None = None, messages: 
     def make(infos):
         return ModelAccompanist(infos, ChordDecoder(runtime, style, seed=seed), seed=seed)
 
+    make.runtime = runtime  # the same session for the duet's answers (live.modes), on the same planner thread
     return make
