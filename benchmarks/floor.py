@@ -153,7 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
     try:
-        _rounds(args, cases, parts, seconds, work, perf, total, t0)
+        for r in range(args.rounds):
+            for i, case in enumerate(cases):
+                print(f"  [{r * len(cases) + i + 1}/{total}] round {r + 1}: {case} for {args.minutes:g} min "
+                      f"({time.monotonic() - t0:.0f} s so far)", flush=True)
+                part = run_case(case, seconds, args.period, work, perf)
+                print(f"      xruns {part['xrun_cycles']} cycles, {part['xrun_lines']} lines "
+                      f"(driver late {part['driver_late']}, missed {part['missed_by_state']})", flush=True)
+                parts[case].append(part)
     finally:
         for p in load:
             p.kill()
@@ -174,17 +181,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{m['missed_by_state'] or '-'} |")
     print(f"  wrote {args.out}")
     return 0
-
-
-def _rounds(args, cases, parts, seconds, work, perf, total, t0) -> None:
-    for r in range(args.rounds):
-        for i, case in enumerate(cases):
-            print(f"  [{r * len(cases) + i + 1}/{total}] round {r + 1}: {case} for {args.minutes:g} min "
-                  f"({time.monotonic() - t0:.0f} s so far)", flush=True)
-            part = run_case(case, seconds, args.period, work, perf)
-            print(f"      xruns {part['xrun_cycles']} cycles, {part['xrun_lines']} lines "
-                  f"(driver late {part['driver_late']}, missed {part['missed_by_state']})", flush=True)
-            parts[case].append(part)
 
 
 if __name__ == "__main__":
