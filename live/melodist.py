@@ -45,8 +45,9 @@ REST, HOLD, ONSET = -1, 0, 1
 class Melodist:
     """Continues a melody with the model's melody head; seeded and reproducible.
 
-    ``runtime`` is shared with nobody on another thread (see the module's threading
-    model). ``rollouts`` continuations are drawn per answer and the most likely kept.
+    ``runtime`` may be the band's own (the chord decoder's, live.modes): both fill every
+    input before each step, and both run on the planner thread only. ``rollouts``
+    continuations are drawn per answer and the most likely kept.
 
     Raises:
         ValueError: rollouts, temperature or repetition out of range.

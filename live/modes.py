@@ -71,10 +71,12 @@ def band_setup(rig, *, seed: int = 0, messages: list[str] | None = None, accompa
             setup.accompanist = lambda infos: ChartAccompanist(infos, plan, seed=seed)
         what = f"looping {rig.loop} ({len(chart.sections[rig.loop])} bars)" if rig.loop else chart.describe()
         setup.lines.append(f"chart: {chart.title}: {what}, {rig.meter}/4, {rig.tempo:g} bpm, {rig.style}")
-    elif accompanist is None and rig.accompanist == "model":
+    model_tried = False  # the band's model was loaded, or failed and said so
+    if not rig.chart and accompanist is None and rig.accompanist == "model":
         from live.model import model_factory
 
         setup.accompanist = model_factory(rig, seed=seed, messages=messages)
+        model_tried = True
     if rig.mode == "duet":
         from live.accompanist import RuleAccompanist
         from live.duet import DuetAccompanist
@@ -82,10 +84,15 @@ def band_setup(rig, *, seed: int = 0, messages: list[str] | None = None, accompa
         inner = setup.accompanist
         melodist = None
         if rig.accompanist == "model":  # the model writes the answers' pitches (rules: rule variations)
-            from live.melodist import load_melodist
+            from live.melodist import Melodist, load_melodist
             from live.model import STYLE_TOKEN
 
-            melodist = load_melodist(STYLE_TOKEN.get(rig.style, 0), seed, messages=messages)
+            style = STYLE_TOKEN.get(rig.style, 0)
+            runtime = getattr(inner, "runtime", None)
+            if runtime is not None:  # the band's own model session: one load, one planner thread using it
+                melodist = Melodist(runtime, style, seed)
+            elif not model_tried:  # a chart's or the caller's band: the model is loaded for the answers
+                melodist = load_melodist(style, seed, messages=messages)
 
         def duet(infos):
             if inner is None:

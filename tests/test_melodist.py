@@ -205,7 +205,8 @@ def test_a_duet_rig_with_the_model_answers_with_it_and_without_it_says_so(tmp_pa
     setup = band_setup(load_rig_text("mode: duet\n", source="<t>"), messages=msgs)
     assert any("the model's melodies" in line for line in setup.lines) and not msgs
     infos = [PartInfo(0, "lead", 60, 84), PartInfo(1, "bass", 28, 55)]
-    assert setup.accompanist(infos).melodist is not None
+    duet = setup.accompanist(infos)
+    assert duet.melodist is not None and duet.melodist.rt is duet.inner.decoder.rt  # one model session, loaded once
     setup = band_setup(load_rig_text("mode: duet\naccompanist: rules\n", source="<t>"), messages=msgs)
     assert any("variations of them" in line for line in setup.lines)
     missing = tmp_path / "none.onnx"
