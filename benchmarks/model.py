@@ -153,8 +153,8 @@ def bench_decision(model: Path) -> dict:
     parts = [PartInfo(0, "bass", 28, 55), PartInfo(1, "comp", 52, 76), PartInfo(2, "drums", 35, 81)]
     melody = [72, 76, 79, 77, 74, 72, 71, 72]
 
-    def run(look: float) -> dict:
-        acc = ModelAccompanist(parts, ChordDecoder(rt, 0, seed=0, look=look), seed=0)
+    def run(look: float, style: int = 0) -> dict:
+        acc = ModelAccompanist(parts, ChordDecoder(rt, style, seed=0, look=look), seed=0)
         li = Listener(None, "lead")
         slot = [0]
 
@@ -170,10 +170,12 @@ def bench_decision(model: Path) -> dict:
 
         return timed(decide, 2000)
 
-    return {"decision_every_slot": run(0.0), "with_anticipation": run(0.5), "goal_p99_us": 200,
+    return {"decision_every_slot": run(0.0), "folk_policy": run(0.0, style=1), "with_anticipation": run(0.5),
+            "goal_p99_us": 200,
             "note": "slots (16ths) alternate: even ones run the model (one ONNX step; with anticipation also a "
                     f"batch-{ROLLOUTS} step on sampled melody continuations), odd ones keep the chord; every "
-                    "slot renders bass, comping and drums and takes a listener snapshot"}
+                    "slot renders bass, comping and drums and takes a listener snapshot; decision_every_slot plays "
+                    "pop's policy, folk_policy the folk one (vote recall, the look-ahead head's output)"}
 
 
 def bench_answer(model: Path) -> dict:
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         ref = (f"numpy {v['numpy']['p50_us']:7.1f} us  x{v['ratio_numpy_over_numba']:.1f}" if v["numpy"]
                else "(no numpy reference: the kernels' wrapper)")
         print(f"kernel {k:26s} numba {v['numba']['p50_us']:7.1f} us  {ref}")
-    for k in ("decision_every_slot", "with_anticipation"):
+    for k in ("decision_every_slot", "folk_policy", "with_anticipation"):
         d = res["decision"][k]
         print(f"planner decision ({k}) p50 {d['p50_us']:.0f} us  p99 {d['p99_us']:.0f} us  "
               f"max {d['max_us']:.0f} us (goal p99 <= 200 us)")

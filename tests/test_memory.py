@@ -188,3 +188,18 @@ def test_a_long_jam_keeps_recalling_past_the_memory_window():
     assert all(j >= 0 for j in recalled[RECALL_STEPS - 8:])
     late = chords[T - 32:T - 16]
     assert late == chords[RECALL_STEPS - 16 * 3:RECALL_STEPS - 16 * 2]
+
+
+def test_a_larger_margin_where_the_band_remembers_keeps_it_from_chasing_the_tune():
+    """``stay_recalled`` adds to the margin only on steps the remembered melody forecast:
+    enough of it and the second pass keeps the chord it has; the first pass, which
+    remembers nothing, is the same with or without it."""
+    policy = dict(stay=1.0, stay_offbeat=0.0, fit=20.0, recall=0.9, recall_min=4, recall_span=2, recall_votes=2.0)
+    chasing, recalled = play(TUNE * 3, ONS * 3, **policy)
+    calm, _ = play(TUNE * 3, ONS * 3, stay_recalled=1e3, **policy)
+    some, _ = play(TUNE * 3, ONS * 3, stay_recalled=5.0, **policy)
+    assert calm[:16] == chasing[:16] == some[:16]
+    changes = [sum(a != b for a, b in zip(c[16:], c[17:], strict=False)) for c in (chasing, some, calm)]
+    assert changes[0] > 0 and changes[2] == 0, changes
+    assert changes[0] >= changes[1] >= changes[2]
+    assert any(j != -1 for j in recalled[16:]), "nothing was recalled: the test tests nothing"

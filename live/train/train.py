@@ -13,7 +13,9 @@ melody-only pieces (music21's folk-tune corpora, under the folk style token) are
 decoder reads to choose chords (see docs/model.md);
 Adam with a cosine learning-rate decay over the time budget; validation NLL every epoch,
 the best epoch kept; then ONNX export and a parity check between PyTorch and ONNX
-Runtime. ``--device cuda`` trains the same model on a GPU.
+Runtime. ``--device cuda`` trains the same model on a GPU. Stage two then trains the
+look-ahead head on the frozen model and grafts it into the graph (``live.train.ahead``;
+``--ahead-steps 0`` skips it).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from live.train.ahead import AHEAD_STEPS
 from live.train.model import BASS_CLASSES, NO_CHORD, STYLES
 
 WINDOW = 64
@@ -282,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--melody-only-weight", type=float, default=MELODY_ONLY_WEIGHT,
                     help="how often a melody-only piece is drawn per step, relative to a piece with chords")
     ap.add_argument("--mel-loss", type=float, default=MEL_LOSS, help="weight of the melody-continuation loss")
+    ap.add_argument("--ahead-steps", type=int, default=AHEAD_STEPS,
+                    help="then train the look-ahead head (live.train.ahead) over this many steps; 0: none")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     data = build_dataset(args.sources.split(","), Path(args.data), limit=args.limit)
@@ -312,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
 
     write_text(out / "accompanist.json", json.dumps(card, indent=1))
     print(f"wrote {out / 'accompanist.json'}")
+    if args.ahead_steps > 0:  # stage two: the look-ahead head on the frozen GRU (adds to the card)
+        from live.train.ahead import add_ahead
+
+        add_ahead(onnx_path, data, steps=args.ahead_steps, seed=args.seed)
     return 0
 
 
