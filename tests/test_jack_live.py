@@ -614,8 +614,14 @@ def test_band_midi_out_on_16th_grid(live_jam, tmp_path):
     # interval now and then lands a couple of periods late without jackd logging an xrun for
     # Sideman (CI once saw 3.33 ms on one interval). A scheduling regression (events sent at
     # planning time, or quantized to the planner's horizon) shows as 10+ ms on many intervals.
+    # On a slow 2-vCPU VM (Sideman's client late in 16-49 cycles of this 3 s take, each
+    # moving every later event a period on) 58-67% of the intervals were within one period
+    # and the median stayed at 0.67 ms: with that many late cycles, half is the bound, and
+    # the median still catches a band sent off its grid (10+ ms on most intervals).
     on_grid = (err_ms <= period_ms + 0.01).mean()
-    assert on_grid >= 0.8, f"only {on_grid:.0%} of drum intervals within one period: {err_ms}"
+    assert np.median(err_ms) <= period_ms + 0.01, f"median drum interval off the grid by {np.median(err_ms):.2f} ms"
+    need = 0.8 if xruns <= 3 else 0.5
+    assert on_grid >= need, f"only {on_grid:.0%} of drum intervals within one period ({xruns} xruns): {err_ms}"
     assert err_ms.max() <= (4 + xruns) * period_ms + 0.01, \
         f"drum onsets off the 16th grid by up to {err_ms.max():.2f} ms ({xruns} xruns): {err_ms}"
     # the first band notes start with the musician's first note (sync start), within a few periods
