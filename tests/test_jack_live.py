@@ -328,6 +328,19 @@ def jackd_log_size(server: dict) -> int:
     return Path(server["log"]).stat().st_size
 
 
+def band_grid(drum_times: list[float], sixteenth: float) -> tuple[float, float]:
+    """(time of the first hit's 16th, the 16th's length) of the band's own grid: a line
+    fitted to its drum hits' 16th-note indices. The dummy driver's clock drifts from this
+    process's (5 ms a bar on a slow VM) and each late cycle moves later events a period;
+    the band's grid is what its parts follow."""
+    drums = np.array(sorted(drum_times))
+    line0 = drums[0]
+    for _ in range(2):
+        k = np.round((drums - line0) / sixteenth)
+        sixteenth, line0 = np.polyfit(k, drums, 1)
+    return float(line0), float(sixteenth)
+
+
 def sideman_xruns(server: dict, since: int) -> int:
     """Cycles in which a Sideman JACK client did not finish, from jackd's log."""
     with open(server["log"], "rb") as f:
@@ -604,7 +617,10 @@ def test_band_midi_out_on_16th_grid(live_jam, tmp_path):
     # those are counted from jackd's log and allowed for, one period each.
     drum_frames = np.unique([round(h.t * SR) for h in ons if h.ch == DRUMS])
     assert len(drum_frames) >= 10, drum_frames
-    ioi = np.diff(drum_frames)
+    # from the second hit on: the sync-start downbeat comes after the musician's chord is
+    # heard (4-6 ms late, checked below and in benchmarks.jitter), so its interval is not
+    # the grid's (CI saw 6.0 ms there with every other interval at 0.67 ms)
+    ioi = np.diff(drum_frames[1:])
     steps = np.round(ioi / sixteenth)
     err_ms = np.abs(ioi - steps * sixteenth) * 1000.0 / SR
     assert (steps >= 1).all(), f"two drum hits closer than a 16th: {ioi} frames"
@@ -662,14 +678,8 @@ def test_band_follows_held_chords(live_jam, tmp_path):
     t_f = min(h.t for h in ons if h.ch == THRU and h.msg[1] == f_major[0])
     t_end = max(h.t for h in heard)
     beat = 0.5
-    # the band's bar lines, from its own drum hits: a line fitted to their 16th-note
-    # indices (the dummy driver's clock drifts from this process's by a few ms a bar on a
-    # slow VM, and the first hit can be late; the band's grid is what the bass follows)
-    drums = np.array(sorted(h.t for h in ons if h.ch == DRUMS))
-    line0, sixteenth = drums[0], beat / 4
-    for _ in range(2):
-        k = np.round((drums - line0) / sixteenth)
-        sixteenth, line0 = np.polyfit(k, drums, 1)
+    # the band's bar lines, from its own drum hits (the first hit can be late, too)
+    line0, sixteenth = band_grid([h.t for h in ons if h.ch == DRUMS], beat / 4)
     bar = 16 * sixteenth
     spans = {"C": (t_c + beat, t_f, {0, 4, 7}, 0), "F": (t_f + beat, t_end, {5, 9, 0}, 5)}
     for name, (a, b, pcs, root) in spans.items():
@@ -903,10 +913,15 @@ def test_chart_mode_bass_roots_follow_the_chart(live_jam, tmp_path):
     bar, tol = 4 * 60.0 / 150, 0.01 + xruns * PERIOD / SR
     assert len([c for c in clicks if c.t < t0 - 0.01]) == 4, [round(c.t - t0, 3) for c in clicks]
     assert 0 <= clicks[0].t - t_go < 0.1 and abs(t0 - clicks[0].t - bar) < tol
+    # the bar lines from the band's own drum hits after the count-in: with many late cycles
+    # (183 on a slow VM) a tolerance grown by a period per late cycle reached the approach
+    # note an eighth before the bar line; the nearest bass note to the band's grid does not
+    line0, sixteenth = band_grid([h.t for h in ons if h.ch == DRUMS and h.t >= t0 - 0.01], 60.0 / 150 / 4)
     roots = []
     for b in range(10):
-        on_one = [h.msg[1] % 12 for h in bass if abs(h.t - (t0 + b * bar)) < tol]
-        roots.append(on_one[0] if on_one else None)
+        line = line0 + 16 * b * sixteenth
+        near = min(bass, key=lambda h, line=line: abs(h.t - line))
+        roots.append(near.msg[1] % 12 if abs(near.t - line) < 0.03 else None)
     print(f"bass on the bar lines: {roots} ({xruns} sideman xruns)")
     assert roots == [0, 9, 5, 7, 0, 9, 5, 7, 0, 0], roots  # C Am7 F G7 twice, the ending on C
     band_on = [h.t for h in ons if h.ch != THRU]
