@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from live.model import AHEAD_OUTPUT as OUTPUT
+from live.model import ModelRuntime
 from live.train.model import NO_CHORD, POS_CLASSES
 
 #: Steps the head looks ahead: the note about to begin and the three after it (half a bar of 4/4).
@@ -35,7 +37,6 @@ AHEAD_HIDDEN = 64
 AHEAD_EPOCHS = 4
 #: Extra random transpositions of every training piece (the pieces' own key is always in).
 AHEAD_TRANSPOSE = 0
-OUTPUT = "ahead_logits"
 
 
 def ahead_targets(mel: np.ndarray, steps: int = AHEAD_STEPS) -> tuple[np.ndarray, np.ndarray]:
@@ -58,8 +59,6 @@ def collect_states(model: str | Path, pieces: list, batch: int = 256, progress=p
     """The top GRU layer's state after each step, per piece ((T, hidden) float32), with the
     inputs the live band gives the model: the previous step's melody, no chord, the data's
     bar position and the piece's style token. Pieces are stepped ``batch`` at a time."""
-    from live.model import ModelRuntime
-
     rt = ModelRuntime(model, batch=1)
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].mel))
     out: list[np.ndarray | None] = [None] * len(pieces)
