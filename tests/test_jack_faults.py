@@ -14,8 +14,9 @@ import time
 import mido
 import numpy as np
 import pytest
-from test_jack_live import (DRUMS, THRU, Controller, _wait, hanging_notes, heard_events,  # noqa: F401
-                            jack_lsp, live_jam, midi_file_events, read_wav, write_rig)
+from test_jack_live import (DRUMS, PERIOD, SR, THRU, Controller, _wait, hanging_notes, heard_events,  # noqa: F401
+                            jack_diagnosis, jack_lsp, jackd_log_size, live_jam, midi_file_events, read_wav,
+                            sideman_xruns, write_rig)
 
 pytestmark = pytest.mark.jack
 
@@ -85,18 +86,33 @@ def test_controller_lost_and_back(live_jam, tmp_path):  # noqa: F811 (a fixture)
     jam.ctl.send([0x90, 48, 90], [0x90, 52, 90], [0x90, 55, 90], [0x90, 72, 100])  # held when it goes
     time.sleep(1.5)
     name = jam.ctl.name
+    mark = jackd_log_size(jam.server)
     jam.ctl.close()  # unplugged, with four notes down
     t_gone = time.monotonic()
     jam.listener.clear()
+
+    def thru_hanging(heard):
+        return [(c, n) for c, n in hanging_notes([(0x90, THRU, n, 90) for n in (48, 52, 55, 72)]
+                                                 + heard_events(heard)) if c == THRU]
+
+    # the notes held on the lost controller end on the thru channel (the supervisor looks
+    # every 0.2 s: within 2 s on a quiet machine, 4 s allowed on a loaded one); the band plays on
     time.sleep(2.0)
+    while thru_hanging(jam.listener.snapshot()) and time.monotonic() < t_gone + 4.0:
+        time.sleep(0.1)
     gone = jam.listener.snapshot()
-    # the notes held on the lost controller end on the thru channel; the band plays on
-    hang = [(c, n) for c, n in hanging_notes([(0x90, THRU, n, 90) for n in (48, 52, 55, 72)] + heard_events(gone))
-            if c == THRU]
-    assert not hang, f"notes of the lost controller left sounding: {hang}\n{jam.stdout()}"
+    released = time.monotonic() - t_gone
+    why = f"\n{jack_diagnosis(jam.server, mark, jam.env)}\n{jam.stdout()}"
+    hang = thru_hanging(gone)
+    assert not hang, f"notes of the lost controller left sounding {released:.1f} s after it went: {hang}{why}"
     band = [h.t for h in gone if h.is_on and h.ch != THRU]
-    assert len(band) >= 8, f"the band stopped when the controller went: {len(band)} notes in 2 s"
-    assert np.diff(band).max() < 0.6, "a gap in the band while the controller was gone"
+    assert len(band) >= 8, f"the band stopped when the controller went: {len(band)} notes in {released:.1f} s{why}"
+    # its beats are 0.5 s apart; each cycle Sideman's client missed (jackd's log) may put
+    # what follows a period later, and a closing JACK client is a graph change
+    late = sideman_xruns(jam.server, mark)
+    gap = float(np.diff(band).max())
+    assert gap < 0.6 + late * PERIOD / SR, f"a {gap:.2f} s gap in the band while the controller was gone ({late} " \
+        f"late cycles){why}"
     # back: a fresh port with the same name; a note played reaches Sideman's thru within 1 s
     ctl = Controller(name)
     jam.ctl = ctl  # the fixture closes it
@@ -123,8 +139,6 @@ def test_controller_lost_and_back(live_jam, tmp_path):  # noqa: F811 (a fixture)
 # -- 4. a flood from the controller --------------------------------------------------------
 
 def test_burst_of_10000_events_a_second(live_jam, tmp_path):  # noqa: F811 (a fixture)
-    from test_jack_live import sideman_xruns
-
     rig = write_rig(tmp_path / "burst.yaml", mode="chords", tempo=120)
     jam = live_jam(rig, seconds=60)
     jam.ctl.send([0x90, 48, 90], [0x90, 52, 90], [0x90, 55, 90])  # the band plays under the flood
