@@ -375,7 +375,7 @@ class RuleAccompanist:
             v = min(127, max(1, int(v * self._vel_scale + 0.5)))
         if jitter <= 0:
             return v
-        return int(np.clip(v + self.rng.integers(-jitter, jitter + 1), 1, 127))
+        return min(127, max(1, v + int(self.rng.integers(-jitter, jitter + 1))))
 
     def _timekeeper(self, section: Section) -> tuple[int, int]:
         """The section's hi-hat, ride or shaker (its most used) and a soft velocity for

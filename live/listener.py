@@ -133,17 +133,18 @@ class Listener:
             n_on = self.n_on
             last = self.last_onset_frame
             k = min(n_on, horizon_onsets, ONSET_CAPACITY)
-            idx = (np.arange(n_on - k, n_on) & (ONSET_CAPACITY - 1)).astype(np.int64)
-            onsets = np.stack([self.on_frame[idx], self.on_note[idx].astype(np.int64),
-                               self.on_vel[idx].astype(np.int64)], axis=1)
+            idx = np.arange(n_on - k, n_on, dtype=np.int64) & (ONSET_CAPACITY - 1)
+            onsets = np.empty((k, 3), np.int64)
+            onsets[:, 0] = self.on_frame[idx]
+            onsets[:, 1] = self.on_note[idx]
+            onsets[:, 2] = self.on_vel[idx]
             offs = self.on_off[idx]
             if self.version == v0:
                 break
         notes = np.flatnonzero(sounding)
         chord_notes = notes[notes < self.split] if not self.all_chord else notes
         melody_notes = notes[notes >= self.split] if not self.all_chord else notes[:0]
-        weights = np.zeros(12)
-        np.add.at(weights, chord_notes % 12, 1.0)
+        weights = np.bincount(chord_notes % 12, minlength=12).astype(np.float64)
         return Snapshot(
             version=v0,
             chord_zone=weights,
