@@ -2,9 +2,8 @@
 
     PYTHONPATH=. python -m benchmarks.model [--model live/models/accompanist.onnx]
 
-- one model step: ONNX Runtime (the session the live engine uses, IO-bound) against the
-  same session's plain ``run`` and the same architecture in PyTorch eager, batch 1 and 8
-  (the anticipation rollouts);
+- one model step: ONNX Runtime (the session the live engine uses) against the same
+  architecture in PyTorch eager, batch 1 and 8 (the anticipation rollouts);
 - each numba kernel against its numpy reference;
 - one planner decision (model step + choice + voicing + the band's patterns),
   ``ModelAccompanist.decide`` as the planner calls it, goal p99 <= 200 us; also with the
@@ -57,13 +56,6 @@ def bench_steps(model: Path) -> dict:
         rt = ModelRuntime(model, batch=batch)
         h = rt.zero_state()
         out[f"onnxruntime_b{batch}"] = timed(lambda rt=rt, h=h: rt.step(h))
-        # the same session without the IO binding: ONNX Runtime converts the feeds and
-        # allocates the outputs on every call (what ModelRuntime.step did before)
-        names = [o.name for o in rt.session.get_outputs()][:4]
-        feeds = {k: v.copy() for k, v in rt.feeds.items()}
-        out[f"onnxruntime_run_b{batch}"] = timed(lambda s=rt.session, f=feeds, n=names: s.run(n, f))
-        out[f"ratio_run_over_bound_b{batch}"] = (out[f"onnxruntime_run_b{batch}"]["p50_us"]
-                                                 / out[f"onnxruntime_b{batch}"]["p50_us"])
         try:
             import torch
 
@@ -158,11 +150,10 @@ def bench_decision(model: Path) -> dict:
     from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime
 
     rt = ModelRuntime(model, batch=ROLLOUTS)
-    plain = ModelRuntime(model, batch=ROLLOUTS, bind=False)
     parts = [PartInfo(0, "bass", 28, 55), PartInfo(1, "comp", 52, 76), PartInfo(2, "drums", 35, 81)]
     melody = [72, 76, 79, 77, 74, 72, 71, 72]
 
-    def run(look: float, style: int = 0, rt=rt) -> dict:
+    def run(look: float, style: int = 0) -> dict:
         acc = ModelAccompanist(parts, ChordDecoder(rt, style, seed=0, look=look), seed=0)
         li = Listener(None, "lead")
         slot = [0]
@@ -179,17 +170,12 @@ def bench_decision(model: Path) -> dict:
 
         return timed(decide, 2000)
 
-    every, unbound = run(0.0), run(0.0, rt=plain)
-    return {"decision_every_slot": every, "folk_policy": run(0.0, style=1), "with_anticipation": run(0.5),
-            "decision_every_slot_plain_run": unbound,
-            "ratio_plain_run_over_bound": unbound["p50_us"] / every["p50_us"],
+    return {"decision_every_slot": run(0.0), "folk_policy": run(0.0, style=1), "with_anticipation": run(0.5),
             "goal_p99_us": 200,
             "note": "slots (16ths) alternate: even ones run the model (one ONNX step; with anticipation also a "
                     f"batch-{ROLLOUTS} step on sampled melody continuations), odd ones keep the chord; every "
                     "slot renders bass, comping and drums and takes a listener snapshot; decision_every_slot plays "
-                    "pop's policy, folk_policy the folk one (vote recall, the look-ahead head's output); "
-                    "decision_every_slot_plain_run is decision_every_slot with the model's session run plainly "
-                    "(no IO binding)"}
+                    "pop's policy, folk_policy the folk one (vote recall, the look-ahead head's output)"}
 
 
 def bench_answer(model: Path) -> dict:
@@ -260,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         ref = (f"numpy {v['numpy']['p50_us']:7.1f} us  x{v['ratio_numpy_over_numba']:.1f}" if v["numpy"]
                else "(no numpy reference: the kernels' wrapper)")
         print(f"kernel {k:26s} numba {v['numba']['p50_us']:7.1f} us  {ref}")
-    for k in ("decision_every_slot", "decision_every_slot_plain_run", "folk_policy", "with_anticipation"):
+    for k in ("decision_every_slot", "folk_policy", "with_anticipation"):
         d = res["decision"][k]
         print(f"planner decision ({k}) p50 {d['p50_us']:.0f} us  p99 {d['p99_us']:.0f} us  "
               f"max {d['max_us']:.0f} us (goal p99 <= 200 us)")

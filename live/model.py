@@ -2,11 +2,9 @@
 
 Threading model: planner thread only (and the offline commands). A ``ModelRuntime``
 owns one onnxruntime session tuned for one small step (1 intra-op thread, full graph
-optimisation, sequential execution), its preallocated input arrays and, per batch size,
-an IO binding of those arrays and of preallocated outputs (a step converts and allocates
-nothing inside ONNX Runtime: 1.2-1.4x faster than ``session.run`` on this model,
-benchmarks/model.py); the run releases the GIL while it computes, so the audio clock is
-never held up by the model. One ``ModelRuntime`` belongs to one thread.
+optimisation, sequential execution) and its preallocated input arrays;
+``InferenceSession.run`` releases the GIL while it computes, so the audio clock is
+never held up by the model.
 """
 
 from __future__ import annotations
@@ -60,16 +58,6 @@ def default_model_path() -> Path:
     return Path(str(resources.files("live") / "models" / "accompanist.onnx"))
 
 
-@dataclass
-class _Bound:
-    """One batch size's IO binding: its inputs are ``feeds_for``'s arrays, its outputs ``outs``."""
-
-    io: object  # onnxruntime.IOBinding
-    h: np.ndarray  # the bound state input
-    outs: list[np.ndarray]
-    keep: list  # the OrtValues
-
-
 class ModelRuntime:
     """One ONNX Runtime session for the step model, with preallocated inputs.
 
@@ -82,7 +70,7 @@ class ModelRuntime:
             outputs or shapes; the message names the file and what was expected.
     """
 
-    def __init__(self, path: str | Path | None = None, batch: int = 1, bind: bool = True) -> None:
+    def __init__(self, path: str | Path | None = None, batch: int = 1) -> None:
         import onnxruntime as ort
 
         self.path = Path(path) if path is not None else default_model_path()
@@ -106,16 +94,13 @@ class ModelRuntime:
                              f"(optionally followed by {AHEAD_OUTPUT})")
         #: the model has the look-ahead head (``step_ahead``)
         self.has_ahead = len(outs) == len(OUTPUTS) + 1
+        self._base_outputs = list(OUTPUTS)
         hshape = ins["h"].shape
         if len(hshape) != 3 or not all(isinstance(d, int) for d in (hshape[0], hshape[2])):
             raise ModelError(f"{self.path}: input h must be (layers, batch, hidden), got {hshape}")
         self.layers, self.hidden = int(hshape[0]), int(hshape[2])
         self.batch = batch
-        #: steps run through IO bindings (False: a plain ``session.run`` each, for comparison)
-        self.bind = bind
         self._feeds: dict[int, dict[str, np.ndarray]] = {}
-        self._bound: dict[int, _Bound] = {}
-        self._outputs: list[str] = []  # set below, once the test step has checked them
         self.feeds = self.feeds_for(batch)
         try:
             out = self.session.run(None, self.feeds)
@@ -124,14 +109,11 @@ class ModelRuntime:
         want = [(batch, CHORD_CLASSES), (batch, BASS_CLASSES), (batch, MEL_CLASSES),
                 (self.layers, batch, self.hidden)] + ([(batch, 12)] if self.has_ahead else [])
         got = [tuple(o.shape) for o in out]
-        if got != want or any(o.dtype != np.float32 for o in out):
-            raise ModelError(f"{self.path}: wrong output shapes {got} ({', '.join(str(o.dtype) for o in out)}), "
-                             f"expected {want} (float32)")
-        self._outputs = list(outs)
+        if got != want:
+            raise ModelError(f"{self.path}: wrong output shapes {got}, expected {want}")
 
     def feeds_for(self, batch: int) -> dict[str, np.ndarray]:
-        """The preallocated input arrays for ``batch`` rows (made once per size). Fill
-        them in place; ``step`` copies the state into ``["h"]``."""
+        """The preallocated input arrays for ``batch`` rows (made once per size)."""
         if batch not in self._feeds:
             f = {n: np.zeros(batch, np.int64) for n in INPUTS[:-1]}
             f["prev_chord"][:] = NO_CHORD
@@ -139,53 +121,21 @@ class ModelRuntime:
             self._feeds[batch] = f
         return self._feeds[batch]
 
-    def _binding(self, f: dict[str, np.ndarray]) -> _Bound | None:
-        """The IO binding of ``f`` (made on first use), or None where ``f`` is not one of
-        ``feeds_for``'s dicts as it made it (its arrays are what the binding reads)."""
-        h = f.get("h")
-        batch = h.shape[1] if isinstance(h, np.ndarray) and h.ndim == 3 else -1
-        if not self.bind or self._feeds.get(batch) is not f or not self._outputs:
-            return None
-        b = self._bound.get(batch)
-        if b is None:
-            import onnxruntime as ort
-
-            io = self.session.io_binding()
-            keep = []  # the OrtValues share the arrays' memory; held here with them
-            for name, arr in f.items():
-                keep.append(ort.OrtValue.ortvalue_from_numpy(arr))
-                io.bind_ortvalue_input(name, keep[-1])
-            shapes = [(batch, CHORD_CLASSES), (batch, BASS_CLASSES), (batch, MEL_CLASSES),
-                      (self.layers, batch, self.hidden), (batch, 12)]
-            outs = [np.empty(shape, np.float32) for shape in shapes[:len(self._outputs)]]
-            for name, arr in zip(self._outputs, outs, strict=True):
-                keep.append(ort.OrtValue.ortvalue_from_numpy(arr))
-                io.bind_ortvalue_output(name, keep[-1])
-            b = self._bound[batch] = _Bound(io, f["h"], outs, keep)
-        return b if b.h is f["h"] else None
-
-    def _run(self, h: np.ndarray, f: dict[str, np.ndarray], n_out: int) -> list[np.ndarray]:
-        b = self._binding(f)
-        if b is None:  # a dict of the caller's own: ONNX Runtime converts it
-            f["h"] = h
-            return self.session.run(self._outputs[:n_out] or None, f)[:n_out]
-        if h is not b.h:
-            np.copyto(b.h, h)
-        self.session.run_with_iobinding(b.io)
-        # copies: the caller may keep them past the next step (a decoder's state, say)
-        return [o.copy() for o in b.outs[:n_out]]
-
     def zero_state(self, batch: int | None = None) -> np.ndarray:
         return np.zeros((self.layers, self.batch if batch is None else batch, self.hidden), np.float32)
 
     def step(self, h: np.ndarray, feeds: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
         """Run one step on ``feeds`` (default ``self.feeds``; fill them first) from state ``h``:
         ``[chord_logits, bass_logits, mel_logits, h_out]``."""
-        return self._run(h, self.feeds if feeds is None else feeds, len(OUTPUTS))
+        f = self.feeds if feeds is None else feeds
+        f["h"] = h
+        return self.session.run(self._base_outputs, f)
 
     def step_ahead(self, h: np.ndarray, feeds: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
         """``step``'s four outputs and ``ahead_logits`` (B, 12); only where ``has_ahead``."""
-        return self._run(h, self.feeds if feeds is None else feeds, len(OUTPUTS) + 1)
+        f = self.feeds if feeds is None else feeds
+        f["h"] = h
+        return self.session.run(None, f)
 
 
 @dataclass(frozen=True)

@@ -68,42 +68,6 @@ def test_stepping_with_carried_state_equals_the_full_sequence(trained):
         np.testing.assert_allclose(chord_logits[0], full[0, i].numpy(), atol=1e-4)
 
 
-def test_the_io_bound_step_equals_a_plain_session_run():
-    """``step`` runs through an IO binding of the preallocated arrays: the inputs the
-    caller writes in place are the ones read, every output equals a plain
-    ``session.run`` of the same feeds, and what it returns is the caller's to keep
-    (the next step does not overwrite it)."""
-    from live.model import INPUTS, ModelRuntime
-
-    rng = np.random.default_rng(3)
-    rt = ModelRuntime(batch=3)
-    assert rt.has_ahead
-    for batch, feeds in ((3, None), (1, rt.feeds_for(1)), (3, rt.feeds)):
-        f = rt.feeds if feeds is None else feeds
-        kept = []
-        for _ in range(4):
-            for k in INPUTS[:-1]:
-                f[k][:] = rng.integers(0, 2, batch)
-            h = (rng.standard_normal((rt.layers, batch, rt.hidden)) * 0.5).astype(np.float32)
-            plain = rt.session.run(None, {**{k: f[k].copy() for k in INPUTS[:-1]}, "h": h})
-            got = rt.step_ahead(h, feeds)
-            assert len(got) == 5
-            for a, b in zip(got, plain, strict=True):
-                np.testing.assert_array_equal(a, b)
-            base = rt.step(h, feeds)
-            assert len(base) == 4
-            for a, b in zip(base, plain[:4], strict=True):
-                np.testing.assert_array_equal(a, b)
-            kept.append((got, plain))
-        for got, plain in kept:  # later steps left earlier results alone
-            for a, b in zip(got, plain, strict=True):
-                np.testing.assert_array_equal(a, b)
-    # a feeds dict of the caller's own still runs (ONNX Runtime converts it)
-    own = {k: np.zeros(2, np.int64) for k in INPUTS[:-1]}
-    out = rt.step(rt.zero_state(2), own)
-    assert [o.shape[-2 if o.ndim == 3 else 0] for o in out] == [2, 2, 2, 2]
-
-
 def test_decoder_is_reproducible_for_a_seed(trained):
     from live.model import ChordDecoder, ModelRuntime
 
