@@ -13,7 +13,8 @@
   warm, with numba's cache filled).
 
 Writes benchmarks/results/model.json. Time with perf_counter_ns after warm-up, >= 1,000
-iterations, p50/p99/max. Needs torch (the training extra) for the PyTorch column.
+iterations, p50/p99/max; each ratio from its two sides called alternately in one loop
+(``paired``). Needs torch (the training extra) for the PyTorch column.
 """
 
 from __future__ import annotations
@@ -46,6 +47,28 @@ def timed(fn, n: int = N, warm: int = 100) -> dict:
             "max_us": float(t.max())}
 
 
+def paired(fa, fb, n: int = N, warm: int = 100) -> tuple[dict, dict]:
+    """``timed`` for two functions called alternately in one loop (a, b, a, b, ...): on a
+    VM whose speed drifts between runs (this one's step time moved 105 -> 154 us from one
+    rep to the next), their ratio compares like with like; two sequential runs do not."""
+    for _ in range(warm):
+        fa()
+        fb()
+    ta, tb = np.empty(n), np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        fa()
+        t1 = time.perf_counter_ns()
+        fb()
+        tb[i] = time.perf_counter_ns() - t1
+        ta[i] = t1 - t0
+    out = []
+    for t in (ta / 1000.0, tb / 1000.0):
+        out.append({"n": n, "p50_us": float(np.percentile(t, 50)), "p99_us": float(np.percentile(t, 99)),
+                    "max_us": float(t.max())})
+    return out[0], out[1]
+
+
 def bench_steps(model: Path) -> dict:
     import onnxruntime as ort
 
@@ -55,7 +78,11 @@ def bench_steps(model: Path) -> dict:
     for batch in (1, 8):
         rt = ModelRuntime(model, batch=batch)
         h = rt.zero_state()
-        out[f"onnxruntime_b{batch}"] = timed(lambda rt=rt, h=h: rt.step(h))
+
+        def ort_step(rt=rt, h=h):
+            rt.step(h)
+
+        out[f"onnxruntime_b{batch}"] = timed(ort_step)
         try:
             import torch
 
@@ -70,9 +97,9 @@ def bench_steps(model: Path) -> dict:
                 with torch.no_grad():
                     net(*args)
 
-            out[f"pytorch_eager_b{batch}"] = timed(step)
-            out[f"ratio_torch_over_ort_b{batch}"] = out[f"pytorch_eager_b{batch}"]["p50_us"] / out[
-                f"onnxruntime_b{batch}"]["p50_us"]
+            # the ratio from the two called alternately (``paired``); the ORT row above is ORT alone
+            ort_paired, out[f"pytorch_eager_b{batch}"] = paired(ort_step, step)
+            out[f"ratio_torch_over_ort_b{batch}"] = out[f"pytorch_eager_b{batch}"]["p50_us"] / ort_paired["p50_us"]
         except ImportError:
             out[f"pytorch_eager_b{batch}"] = None
     out["onnxruntime_version"] = ort.__version__
@@ -135,8 +162,7 @@ def bench_kernels() -> dict:
     kernels.warmup()
     out = {}
     for name, (k, ref) in cases.items():
-        a = timed(k, 1000)
-        b = timed(ref, 1000) if ref is not None else None
+        a, b = paired(k, ref, 1000) if ref is not None else (timed(k, 1000), None)
         out[name] = {"numba": a, "numpy": b,
                      "ratio_numpy_over_numba": b["p50_us"] / max(a["p50_us"], 1e-9) if b else None}
     return out
