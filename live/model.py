@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import melody_token, recall, recall_votes
+from kernels import fit_scores, melody_token, recall, recall_votes, softmax_at
 from live.accompanist import Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 
@@ -278,8 +278,7 @@ class ChordDecoder:
         self.lp1 = np.zeros((1, CHORD_CLASSES), np.float32)
         self.lpR = np.zeros((self.R, CHORD_CLASSES), np.float32)
         self.p_mel = np.zeros(12, np.float32)
-        self.p_ahead = np.zeros(12, np.float32)
-        self.p_in = np.zeros(CHORD_CLASSES, np.float32)
+        self.no_ahead = np.zeros(12, np.float32)  # fit_scores' look-ahead input where the head is not read
         # the melody heard so far, a token and a bar position per step (kernels.memory.recall);
         # a window of RECALL_STEPS, so a decision costs the same at bar 1 and bar 500
         self.tok = np.zeros(RECALL_STEPS + 1, np.int64)
@@ -340,26 +339,20 @@ class ChordDecoder:
         recalled = False  # the remembered melody joined this step's forecast
         if pol.fit > 0:
             # the note about to begin is not heard yet: how likely it is a tone of each
-            # chord's triad, by the model's melody head (rests left out) ...
-            m = mel_logits[0, 1:]
-            np.exp(m - m.max(), out=self.p_mel)
-            self.p_mel /= self.p_mel.sum()
-            if ahead is not None:
-                # ... mixed with how much of the coming half bar each pitch class will fill
-                a = ahead[0]
-                np.exp(a - a.max(), out=self.p_ahead)
-                self.p_mel *= 1.0 - pol.ahead
-                self.p_mel += (pol.ahead / self.p_ahead.sum()) * self.p_ahead
+            # chord's triad, by the model's melody head (rests left out), mixed with how
+            # much of the coming half bar each pitch class will fill (the look-ahead head)
+            # and, where the tune has come round again, with what followed before
+            # (kernels.choose.fit_scores does the arithmetic)
             total = 0.0  # weight of the recalled forecast in q_mel; 0: nothing recalled
             if pol.recall > 0 and pol.recall_votes is not None:
-                # ... and, where the tune has come round again, by what followed every time
+                # every earlier passage that matches votes for what followed it
                 votes = recall_votes(self.tok, self.tok_pos, n, pol.recall_min, RECALL_MAX, pol.recall_span,
                                      pol.recall_votes, self.q_mel)
                 total = float(self.q_mel.sum()) if votes > 0 else 0.0  # 0 where every continuation was a rest
                 if total > 0:
                     self.recalled = (-1, votes)
             elif pol.recall > 0:
-                # ... and, where the tune has come round again, by what followed before
+                # the longest match alone
                 self.recalled = recall(self.tok, self.tok_pos, n, pol.recall_min, RECALL_MAX)
                 j = self.recalled[0]
                 if j >= 0:
@@ -371,13 +364,10 @@ class ChordDecoder:
                             self.q_mel[(t - 1) >> 1] += w
                             total += w
                         w *= 0.5
-            if total > 0:
-                self.p_mel *= 1.0 - pol.recall
-                self.p_mel += (pol.recall / total) * self.q_mel
-                recalled = True
-            np.dot(TRIAD_TONES, self.p_mel, out=self.p_in)
-            self.p_in *= pol.fit
-            self.score[0] += self.p_in
+            recalled = total > 0
+            fit_scores(mel_logits[0], self.no_ahead if ahead is None else ahead[0],
+                       0.0 if ahead is None else float(pol.ahead), self.q_mel, total, float(pol.recall),
+                       TRIAD_TONES, float(pol.fit), self.p_mel, self.score[0])
         if self.temperature > 0:
             c = int(self.chord_sampler.draw(self.score, temperature=self.temperature, top_p=self.top_p)[0])
         else:
@@ -391,7 +381,7 @@ class ChordDecoder:
             if self.score[0, c] - self.score[0, prev] < margin:
                 c = prev
         bass = int(np.argmax(bass_logits[0])) - 1
-        p = float(np.exp(log_softmax_row(self.first_logits)[c]))
+        p = softmax_at(self.first_logits, c)
         return c, bass, p, h1
 
     def commit(self, chord: int, h_next: np.ndarray) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kernels
+from kernels.choose import fit_scores, fit_scores_ref, softmax_at, softmax_at_ref
 from kernels.chords import (QUALITIES, QUALITY_INTERVALS, chord_pitch_classes,
                             chord_pitch_classes_ref, chord_recognize, chord_recognize_ref,
                             chord_symbol, parse_chord_symbol)
@@ -384,3 +387,71 @@ def test_full_keyboard_top_note_counts_half():
     assert out[2] == 0.5 and out[0] == out[4] == out[7] == 1.0
     keyboard_weights(keys(48, 52, 55, 57), 0, 128, out)  # A just above: part of the chord
     assert out[9] == 1.0
+
+
+# --- the decoder's step (kernels.choose) ------------------------------------------------
+
+
+def _triads() -> np.ndarray:
+    t = np.zeros((157, 12), np.float32)
+    for c in range(156):
+        iv = QUALITY_INTERVALS[c % 13]
+        t[c, (c // 13 + iv[iv >= 0][:3]) % 12] = 1.0
+    return t
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), ahead_w=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
+       recall_w=st.sampled_from([0.0, 0.5, 0.95]), scale=st.sampled_from([0.1, 3.0, 30.0]),
+       fit=st.sampled_from([0.0, 20.0, 72.0]))
+def test_fit_scores_matches_its_reference(seed, ahead_w, recall_w, scale, fit):
+    rng = np.random.default_rng(seed)
+    mel = (rng.standard_normal(13) * scale).astype(np.float32)
+    ahead = (rng.standard_normal(12) * scale).astype(np.float32)
+    q = np.where(rng.random(12) < 0.3, rng.random(12), 0.0).astype(np.float32)
+    total = float(q.sum()) if recall_w > 0 else 0.0
+    tones = _triads()
+    base = rng.standard_normal(157).astype(np.float32)
+    got_p, want_p = np.zeros(12, np.float32), np.zeros(12, np.float32)
+    got, want = base.copy(), base.copy()
+    fit_scores(mel, ahead, ahead_w, q, total, recall_w, tones, fit, got_p, got)
+    fit_scores_ref(mel, ahead, ahead_w, q, total, recall_w, tones, fit, want_p, want)
+    np.testing.assert_allclose(got_p, want_p, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    # the forecast is a distribution whatever the mix
+    assert abs(float(got_p.sum()) - 1.0) < 1e-5 and (got_p >= 0).all()
+
+
+def test_fit_scores_musical():
+    """A melody head sure of E, nothing else mixed in: C major and A minor (both hold E)
+    gain ``fit``, G major (no E) gains nothing; a look-ahead weight of 1 replaces the
+    head's forecast with the look-ahead's (sure of G: now G major and C major gain)."""
+    tones = _triads()
+    mel = np.full(13, -50.0, np.float32)
+    mel[1 + 4] = 10.0  # E
+    ahead = np.full(12, -50.0, np.float32)
+    ahead[7] = 10.0  # G
+    p = np.zeros(12, np.float32)
+    C, Am, G = 0 * 13 + Q["maj"], 9 * 13 + Q["min"], 7 * 13 + Q["maj"]
+    score = np.zeros(157, np.float32)
+    fit_scores(mel, ahead, 0.0, np.zeros(12, np.float32), 0.0, 0.0, tones, 20.0, p, score)
+    assert score[C] == pytest.approx(20.0) and score[Am] == pytest.approx(20.0) and score[G] == pytest.approx(0.0)
+    score[:] = 0.0
+    fit_scores(mel, ahead, 1.0, np.zeros(12, np.float32), 0.0, 0.0, tones, 20.0, p, score)
+    assert score[G] == pytest.approx(20.0) and score[C] == pytest.approx(20.0) and score[Am] == pytest.approx(0.0)
+    # the remembered melody, weight 1, sure of A: A minor gains, C major (no A) does not
+    q = np.zeros(12, np.float32)
+    q[9] = 2.0
+    score[:] = 0.0
+    fit_scores(mel, ahead, 0.0, q, 2.0, 1.0, tones, 20.0, p, score)
+    assert score[Am] == pytest.approx(20.0) and score[C] == pytest.approx(0.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([0.1, 5.0, 80.0]))
+def test_softmax_at_matches_its_reference(seed, scale):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(157) * scale).astype(np.float32)
+    c = int(rng.integers(0, 157))
+    assert softmax_at(x, c) == pytest.approx(softmax_at_ref(x, c), rel=1e-6, abs=1e-12)
+    assert sum(softmax_at(x, k) for k in range(157)) == pytest.approx(1.0, abs=1e-9)

@@ -1,0 +1,103 @@
+"""The chord decoder's arithmetic per model step, in one call: how well each chord fits the
+note about to begin.
+
+The model has heard the melody up to the step's start; the note beginning now is not
+heard yet. ``fit_scores`` forecasts it, a chance per pitch class (``p_mel``):
+
+- the melody head's distribution, less "rest" (``mel_logits``: rest, then pitch classes
+  0-11), renormalised;
+- mixed, with weight ``ahead_w``, with the look-ahead head's share of the coming half bar
+  (``ahead``: 12 logits; ``ahead_w`` 0 leaves it out);
+- mixed, with weight ``recall_w``, with the remembered melody's forecast (``q_mel``: 12
+  non-negative weights summing to ``q_total``; ``q_total`` 0 leaves it out);
+
+and adds ``fit * sum(tones[c] * p_mel)`` to each chord's score ``score[c]`` (``tones``:
+chords x 12, 1 where a pitch class is a tone of the chord's triad).
+
+``softmax_at(x, c)`` is the probability of class ``c`` under logits ``x``.
+
+Float32 in and out, as the model's outputs and the decoder's score are; the numpy
+references do the same arithmetic with numpy's calls. Pure; allocates nothing; releases
+the GIL. Thread: any (the planner).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(nogil=True, cache=True)
+def fit_scores(mel_logits, ahead, ahead_w, q_mel, q_total, recall_w, tones, fit, p_mel, score):
+    """Write the forecast into ``p_mel`` (12) and add ``fit`` times each chord's share of
+    it to ``score`` (chords); see the module doc."""
+    one = np.float32(1.0)
+    mx = mel_logits[1]
+    for k in range(2, 13):
+        if mel_logits[k] > mx:
+            mx = mel_logits[k]
+    s = np.float32(0.0)
+    for k in range(12):
+        p_mel[k] = np.float32(math.exp(mel_logits[k + 1] - mx))
+        s += p_mel[k]
+    for k in range(12):
+        p_mel[k] = p_mel[k] / s
+    if ahead_w > 0.0:
+        amx = ahead[0]
+        for k in range(1, 12):
+            if ahead[k] > amx:
+                amx = ahead[k]
+        sa = np.float32(0.0)
+        for k in range(12):
+            sa += np.float32(math.exp(ahead[k] - amx))
+        keep = one - np.float32(ahead_w)
+        w = np.float32(ahead_w) / sa
+        for k in range(12):
+            p_mel[k] = p_mel[k] * keep + w * np.float32(math.exp(ahead[k] - amx))
+    if q_total > 0.0:
+        keep = one - np.float32(recall_w)
+        w = np.float32(recall_w / q_total)
+        for k in range(12):
+            p_mel[k] = p_mel[k] * keep + w * q_mel[k]
+    f = np.float32(fit)
+    for c in range(tones.shape[0]):
+        acc = np.float32(0.0)
+        for k in range(12):
+            acc += tones[c, k] * p_mel[k]
+        score[c] += acc * f
+
+
+def fit_scores_ref(mel_logits, ahead, ahead_w, q_mel, q_total, recall_w, tones, fit, p_mel, score):
+    """``fit_scores`` in numpy."""
+    m = mel_logits[1:13]
+    np.exp(m - m.max(), out=p_mel)
+    p_mel /= p_mel.sum()
+    if ahead_w > 0.0:
+        pa = np.exp(ahead - ahead.max())
+        p_mel *= 1.0 - ahead_w
+        p_mel += (ahead_w / pa.sum()) * pa
+    if q_total > 0.0:
+        p_mel *= 1.0 - recall_w
+        p_mel += (recall_w / q_total) * q_mel
+    score += (tones @ p_mel) * np.float32(fit)
+
+
+@numba.njit(nogil=True, cache=True)
+def softmax_at(x, c):
+    """exp(x[c]) / sum(exp(x)), computed from the maximum (finite for any finite x)."""
+    mx = x[0]
+    for k in range(1, x.shape[0]):
+        if x[k] > mx:
+            mx = x[k]
+    s = 0.0
+    for k in range(x.shape[0]):
+        s += math.exp(x[k] - mx)
+    return math.exp(x[c] - mx) / s
+
+
+def softmax_at_ref(x, c):
+    """``softmax_at`` in numpy."""
+    e = np.exp(x.astype(np.float64) - x.max())
+    return float(e[c] / e.sum())
