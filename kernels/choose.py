@@ -30,14 +30,21 @@ import numpy as np
 
 
 @numba.njit(nogil=True, cache=True)
+def _max(x, lo, hi):
+    """The largest of ``x[lo:hi]`` (hi > lo)."""
+    m = x[lo]
+    for k in range(lo + 1, hi):
+        if x[k] > m:
+            m = x[k]
+    return m
+
+
+@numba.njit(nogil=True, cache=True)
 def fit_scores(mel_logits, ahead, ahead_w, q_mel, q_total, recall_w, tones, fit, p_mel, score):
     """Write the forecast into ``p_mel`` (12) and add ``fit`` times each chord's share of
     it to ``score`` (chords); see the module doc."""
     one = np.float32(1.0)
-    mx = mel_logits[1]
-    for k in range(2, 13):
-        if mel_logits[k] > mx:
-            mx = mel_logits[k]
+    mx = _max(mel_logits, 1, 13)
     s = np.float32(0.0)
     for k in range(12):
         p_mel[k] = np.float32(math.exp(mel_logits[k + 1] - mx))
@@ -45,10 +52,7 @@ def fit_scores(mel_logits, ahead, ahead_w, q_mel, q_total, recall_w, tones, fit,
     for k in range(12):
         p_mel[k] = p_mel[k] / s
     if ahead_w > 0.0:
-        amx = ahead[0]
-        for k in range(1, 12):
-            if ahead[k] > amx:
-                amx = ahead[k]
+        amx = _max(ahead, 0, 12)
         sa = np.float32(0.0)
         for k in range(12):
             sa += np.float32(math.exp(ahead[k] - amx))
@@ -87,10 +91,7 @@ def fit_scores_ref(mel_logits, ahead, ahead_w, q_mel, q_total, recall_w, tones, 
 @numba.njit(nogil=True, cache=True)
 def softmax_at(x, c):
     """exp(x[c]) / sum(exp(x)), computed from the maximum (finite for any finite x)."""
-    mx = x[0]
-    for k in range(1, x.shape[0]):
-        if x[k] > mx:
-            mx = x[k]
+    mx = _max(x, 0, x.shape[0])
     s = 0.0
     for k in range(x.shape[0]):
         s += math.exp(x[k] - mx)
