@@ -14,6 +14,7 @@ from kernels.chords import (QUALITIES, QUALITY_INTERVALS, chord_pitch_classes,
                             chord_symbol, parse_chord_symbol)
 from kernels.key import key_estimate, key_estimate_ref, key_update, key_update_ref
 from kernels.voicing import MAX_SPREAD, voice_chord, voice_chord_ref
+from live.model import TRIAD_TONES
 
 NQ = len(QUALITIES)
 Q = {name: i for i, name in enumerate(QUALITIES)}
@@ -392,14 +393,6 @@ def test_full_keyboard_top_note_counts_half():
 # --- the decoder's step (kernels.choose) ------------------------------------------------
 
 
-def _triads() -> np.ndarray:
-    t = np.zeros((157, 12), np.float32)
-    for c in range(156):
-        iv = QUALITY_INTERVALS[c % 13]
-        t[c, (c // 13 + iv[iv >= 0][:3]) % 12] = 1.0
-    return t
-
-
 @settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), ahead_w=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
        recall_w=st.sampled_from([0.0, 0.5, 0.95]), scale=st.sampled_from([0.1, 3.0, 30.0]),
@@ -410,7 +403,7 @@ def test_fit_scores_matches_its_reference(seed, ahead_w, recall_w, scale, fit):
     ahead = (rng.standard_normal(12) * scale).astype(np.float32)
     q = np.where(rng.random(12) < 0.3, rng.random(12), 0.0).astype(np.float32)
     total = float(q.sum()) if recall_w > 0 else 0.0
-    tones = _triads()
+    tones = TRIAD_TONES  # the decoder's own table
     base = rng.standard_normal(157).astype(np.float32)
     got_p, want_p = np.zeros(12, np.float32), np.zeros(12, np.float32)
     got, want = base.copy(), base.copy()
@@ -426,7 +419,7 @@ def test_fit_scores_musical():
     """A melody head sure of E, nothing else mixed in: C major and A minor (both hold E)
     gain ``fit``, G major (no E) gains nothing; a look-ahead weight of 1 replaces the
     head's forecast with the look-ahead's (sure of G: now G major and C major gain)."""
-    tones = _triads()
+    tones = TRIAD_TONES  # the decoder's own table
     mel = np.full(13, -50.0, np.float32)
     mel[1 + 4] = 10.0  # E
     ahead = np.full(12, -50.0, np.float32)
