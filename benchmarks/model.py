@@ -2,12 +2,15 @@
 
     PYTHONPATH=. python -m benchmarks.model [--model live/models/accompanist.onnx]
 
-- one model step: ONNX Runtime (the session the live engine uses) against the same
-  architecture in PyTorch eager, batch 1 and 8 (the anticipation rollouts);
+- one model step of the shipped, packed model (ONNX Runtime, the session the live engine
+  uses), batch 1 and 8 (the anticipation rollouts); against the float model it was packed
+  from (``live.train.pack``), and the float model against the same architecture in PyTorch
+  eager;
 - each numba kernel against its numpy reference;
 - one planner decision (model step + choice + voicing + the band's patterns),
   ``ModelAccompanist.decide`` as the planner calls it, goal p99 <= 200 us; also with the
-  anticipation rollouts on (off live: see live.model.ChordDecoder);
+  anticipation rollouts on (off live: see live.model.ChordDecoder); and with the packed
+  and the float model called alternately;
 - the duet's answer written by the model (``live.melodist``), once per phrase;
 - cold start: ``sideman jam`` from process start to "ready to play", twice (the second
   warm, with numba's cache filled).
@@ -57,25 +60,37 @@ def timed(fn, n: int = N, warm: int = 100, split: bool = False) -> dict:
     return out
 
 
-def paired(fa, fb, n: int = N, warm: int = 100) -> tuple[dict, dict]:
+def paired(fa, fb, n: int = N, warm: int = 100, split: bool = False, block: int = 1) -> tuple[dict, dict]:
     """``timed`` for two functions called alternately in one loop (a, b, a, b, ...): on a
     VM whose speed drifts between runs (this one's step time moved 105 -> 154 us from one
-    rep to the next), their ratio compares like with like; two sequential runs do not."""
+    rep to the next), their ratio compares like with like; two sequential runs do not.
+    ``block``: ``block`` calls of each in turn (a model that runs alone, as live, keeps its
+    weights in the cache between its calls; alternating call by call, each evicts the
+    other's). ``split`` as in ``timed`` (``warm`` and ``block`` even keep the calls' parity)."""
     for _ in range(warm):
         fa()
         fb()
+    n -= n % block
     ta, tb = np.empty(n), np.empty(n)
-    for i in range(n):
-        t0 = time.perf_counter_ns()
-        fa()
-        t1 = time.perf_counter_ns()
-        fb()
-        tb[i] = time.perf_counter_ns() - t1
-        ta[i] = t1 - t0
-    return _stats(ta / 1000.0), _stats(tb / 1000.0)
+    for i in range(0, n, block):
+        for t, f in ((ta, fa), (tb, fb)):
+            for j in range(i, i + block):
+                t0 = time.perf_counter_ns()
+                f()
+                t[j] = time.perf_counter_ns() - t0
+    out = []
+    for t in (ta / 1000.0, tb / 1000.0):
+        st = _stats(t)
+        if split:
+            st["even"], st["odd"] = _stats(t[0::2]), _stats(t[1::2])
+        out.append(st)
+    return out[0], out[1]
 
 
-def bench_steps(model: Path) -> dict:
+def bench_steps(model: Path, float_model: Path | None = None) -> dict:
+    """One step of the shipped (packed) model alone, then paired: packed against the float
+    model it was packed from (``live.train.pack``), and the float model in ONNX Runtime against
+    the same architecture in PyTorch eager (the like-for-like runtime comparison)."""
     import onnxruntime as ort
 
     from live.model import ModelRuntime
@@ -89,6 +104,18 @@ def bench_steps(model: Path) -> dict:
             rt.step(h)
 
         out[f"onnxruntime_b{batch}"] = timed(ort_step)
+        if float_model is not None and float_model.is_file():
+            rtf = ModelRuntime(float_model, batch=batch)
+            hf = rtf.zero_state()
+
+            def float_step(rtf=rtf, hf=hf):
+                rtf.step(hf)
+
+            packed, out[f"onnxruntime_float_b{batch}"] = paired(ort_step, float_step)
+            out[f"ratio_float_over_packed_b{batch}"] = (out[f"onnxruntime_float_b{batch}"]["p50_us"]
+                                                        / packed["p50_us"])
+        else:
+            float_step = ort_step
         try:
             import torch
 
@@ -103,12 +130,14 @@ def bench_steps(model: Path) -> dict:
                 with torch.no_grad():
                     net(*args)
 
-            # the ratio from the two called alternately (``paired``); the ORT row above is ORT alone
-            ort_paired, out[f"pytorch_eager_b{batch}"] = paired(ort_step, step)
+            # the ratio from the two called alternately (``paired``): the float model in ORT
+            # (the packed one where no float model is given) against PyTorch eager
+            ort_paired, out[f"pytorch_eager_b{batch}"] = paired(float_step, step)
             out[f"ratio_torch_over_ort_b{batch}"] = out[f"pytorch_eager_b{batch}"]["p50_us"] / ort_paired["p50_us"]
         except ImportError:
             out[f"pytorch_eager_b{batch}"] = None
     out["onnxruntime_version"] = ort.__version__
+    out["float_model"] = str(float_model) if float_model is not None and float_model.is_file() else None
     return out
 
 
@@ -182,43 +211,63 @@ def bench_kernels() -> dict:
     return out
 
 
-def bench_decision(model: Path) -> dict:
-    """``ModelAccompanist.decide`` + ``commit`` as the planner calls them, slot after slot:
-    the live configuration, and with the anticipation rollouts switched on."""
+PARTS = ((0, "bass", 28, 55), (1, "comp", 52, 76), (2, "drums", 35, 81))
+MELODY = (72, 76, 79, 77, 74, 72, 71, 72)
+
+
+def _band(rt, style: int = 0, look: float = 0.0):
+    """A model band's ``decide`` + ``commit`` for the next slot, as the planner calls them,
+    with a melody note every other slot (its own listener, decoder and slot count)."""
     from live.accompanist import PartInfo, SlotContext
     from live.listener import Listener
-    from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime
+    from live.model import ChordDecoder, ModelAccompanist
+
+    acc = ModelAccompanist([PartInfo(*p) for p in PARTS], ChordDecoder(rt, style, seed=0, look=look), seed=0)
+    li = Listener(None, "lead")
+    slot = [0]
+
+    def decide():
+        s = slot[0]
+        if s % 2 == 0:
+            li.note_on(MELODY[(s // 2) % len(MELODY)], 90, s * 6000)
+        ctx = SlotContext(slot=s, meter=4, style="pop", swing=0.0, mode="lead", snapshot=li.snapshot(), key=(0, 0),
+                          frames_per_beat=24000.0, frame=s * 6000)
+        acc.commit(acc.decide(ctx))
+        slot[0] = s + 1
+
+    return decide
+
+
+def _slots(r: dict) -> dict:
+    """Rename ``split``'s halves: even slots run the model, odd ones keep the chord."""
+    r["model_slots"], r["keep_slots"] = r.pop("even"), r.pop("odd")
+    return r
+
+
+def bench_decision(model: Path, float_model: Path | None = None) -> dict:
+    """``ModelAccompanist.decide`` + ``commit`` as the planner calls them, slot after slot:
+    the live configuration (pop's and folk's policy), with the anticipation rollouts switched
+    on, and the pop band with the packed and the float model called alternately."""
+    from live.model import ROLLOUTS, ModelRuntime
 
     rt = ModelRuntime(model, batch=ROLLOUTS)
-    parts = [PartInfo(0, "bass", 28, 55), PartInfo(1, "comp", 52, 76), PartInfo(2, "drums", 35, 81)]
-    melody = [72, 76, 79, 77, 74, 72, 71, 72]
-
-    def run(look: float, style: int = 0) -> dict:
-        acc = ModelAccompanist(parts, ChordDecoder(rt, style, seed=0, look=look), seed=0)
-        li = Listener(None, "lead")
-        slot = [0]
-
-        def decide():
-            s = slot[0]
-            if s % 2 == 0:
-                li.note_on(melody[(s // 2) % 8], 90, s * 6000)
-            snap = li.snapshot()
-            ctx = SlotContext(slot=s, meter=4, style="pop", swing=0.0, mode="lead", snapshot=snap, key=(0, 0),
-                              frames_per_beat=24000.0, frame=s * 6000)
-            acc.commit(acc.decide(ctx))
-            slot[0] = s + 1
-
-        r = timed(decide, 2000, split=True)  # even slots run the model, odd ones keep the chord
-        r["model_slots"], r["keep_slots"] = r.pop("even"), r.pop("odd")
-        return r
-
-    return {"decision_every_slot": run(0.0), "folk_policy": run(0.0, style=1), "with_anticipation": run(0.5),
-            "goal_p99_us": 200,
-            "note": "slots (16ths) alternate: even ones run the model (one ONNX step; with anticipation also a "
-                    f"batch-{ROLLOUTS} step on sampled melody continuations), odd ones keep the chord; every "
-                    "slot renders bass, comping and drums and takes a listener snapshot; decision_every_slot plays "
-                    "pop's policy, folk_policy the folk one (vote recall, the look-ahead head's output); each "
-                    "also split into model_slots (the goal's 'model step + sampling + voicing') and keep_slots"}
+    res = {"decision_every_slot": _slots(timed(_band(rt), 2000, split=True)),
+           "folk_policy": _slots(timed(_band(rt, style=1), 2000, split=True)),
+           "with_anticipation": _slots(timed(_band(rt, look=0.5), 2000, split=True))}
+    if float_model is not None and float_model.is_file():
+        a, b = paired(_band(rt), _band(ModelRuntime(float_model, batch=ROLLOUTS)), 4000, split=True, block=50)
+        res["packed_vs_float"] = {"packed": _slots(a), "float": _slots(b),
+                                  "ratio_model_slots_p50": b["model_slots"]["p50_us"] / a["model_slots"]["p50_us"],
+                                  "ratio_model_slots_p99": b["model_slots"]["p99_us"] / a["model_slots"]["p99_us"]}
+    return res | {
+        "goal_p99_us": 200,
+        "note": "slots (16ths) alternate: even ones run the model (one ONNX step; with anticipation also a "
+                f"batch-{ROLLOUTS} step on sampled melody continuations), odd ones keep the chord; every "
+                "slot renders bass, comping and drums and takes a listener snapshot; decision_every_slot plays "
+                "pop's policy, folk_policy the folk one (vote recall, the look-ahead head's output); each "
+                "also split into model_slots (the goal's 'model step + sampling + voicing') and keep_slots; "
+                "packed_vs_float: the pop policy's decisions with the packed and the float model, in turns of "
+                "50 slots (each model alone in the cache, as live)"}
 
 
 def bench_answer(model: Path) -> dict:
@@ -258,20 +307,23 @@ def bench_cold_start() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from live.model import default_model_path
+    from live.train.pack import FLOAT_NAME
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.model")
     ap.add_argument("--model", default=str(default_model_path()))
+    ap.add_argument("--float-model", help="the float model it was packed from (default: the one beside --model)")
     args = ap.parse_args(argv)
     model = Path(args.model)
+    float_model = Path(args.float_model) if args.float_model else model.with_name(FLOAT_NAME)
     res = {"benchmark": "model", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "hardware": {"cpu": _cpu(), "cores": __import__("os").cpu_count(), "python": platform.python_version()},
            "model": str(model)}
     print("model steps ...", flush=True)
-    res["steps"] = bench_steps(model)
+    res["steps"] = bench_steps(model, float_model)
     print("kernels ...", flush=True)
     res["kernels"] = bench_kernels()
     print("planner decision ...", flush=True)
-    res["decision"] = bench_decision(model)
+    res["decision"] = bench_decision(model, float_model)
     print("duet answer ...", flush=True)
     res["answer"] = bench_answer(model)
     print("cold start ...", flush=True)
@@ -282,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     s = res["steps"]
     print(f"\nmodel step p50/p99 us: ORT b1 {s['onnxruntime_b1']['p50_us']:.0f}/{s['onnxruntime_b1']['p99_us']:.0f}"
           f"  b8 {s['onnxruntime_b8']['p50_us']:.0f}/{s['onnxruntime_b8']['p99_us']:.0f}")
+    if s.get("onnxruntime_float_b1"):
+        print(f"float model (paired) b1 {s['onnxruntime_float_b1']['p50_us']:.0f}  b8 "
+              f"{s['onnxruntime_float_b8']['p50_us']:.0f}; ratio float/packed b1 {s['ratio_float_over_packed_b1']:.2f}x"
+              f"  b8 {s['ratio_float_over_packed_b8']:.2f}x")
     if s.get("pytorch_eager_b1"):
         print(f"PyTorch eager b1 {s['pytorch_eager_b1']['p50_us']:.0f}  b8 {s['pytorch_eager_b8']['p50_us']:.0f}; "
               f"ratio torch/ORT b1 {s['ratio_torch_over_ort_b1']:.1f}x  b8 {s['ratio_torch_over_ort_b8']:.1f}x")
@@ -295,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"planner decision ({k}) p50 {d['p50_us']:.0f} us  p99 {d['p99_us']:.0f} us  "
               f"max {d['max_us']:.0f} us; slots running the model p50 {m['p50_us']:.0f} p99 {m['p99_us']:.0f} us, "
               f"keeping the chord p50 {kp['p50_us']:.0f} p99 {kp['p99_us']:.0f} us (goal p99 <= 200 us)")
+    pf = res["decision"].get("packed_vs_float")
+    if pf:
+        print(f"decision, slots running the model, packed vs float (alternately): p50 "
+              f"{pf['packed']['model_slots']['p50_us']:.0f} vs {pf['float']['model_slots']['p50_us']:.0f} us, p99 "
+              f"{pf['packed']['model_slots']['p99_us']:.0f} vs {pf['float']['model_slots']['p99_us']:.0f} us")
     for k, d in res["answer"].items():
         if isinstance(d, dict):
             print(f"duet answer ({k}, {d['model_steps']} model steps) p50 {d['p50_us'] / 1000:.1f} ms  "

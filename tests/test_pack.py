@@ -1,0 +1,223 @@
+"""The packed step model (live.train.pack): the lean graph equals the export, the GRU written
+out as its cell equals the GRU op, the 8-bit weights stand for the float ones, and the shipped
+packed model plays like the float model it was packed from."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the training extra (torch) is not installed")
+onnx = pytest.importorskip("onnx")
+
+from live.train.ahead import collect_states, graft, train_head  # noqa: E402
+from live.train.pack import (  # noqa: E402
+    BITS,
+    FLOAT_NAME,
+    agreement,
+    dequantize_blocks,
+    pack,
+    pack_graph,
+    quantize_blocks,
+)
+from live.train.train import Piece, export_onnx, train  # noqa: E402
+
+RNG = np.random.default_rng(11)
+NAMES = ["chord_logits", "bass_logits", "mel_logits", "h_out", "ahead_logits"]
+
+
+def tune(bars: int) -> Piece:
+    """Arpeggios of I-IV-V-I in a random key, with rests: a model trained a few steps on it
+    has weights that are not all near zero."""
+    key = int(RNG.integers(12))
+    roots = np.repeat(np.array([0, 5, 7, 0])[np.arange(bars) % 4], 8)
+    mel = (key + roots + np.array([0, 4, 7])[RNG.integers(0, 3, len(roots))]) % 12
+    mel[RNG.random(len(mel)) < 0.1] = -1
+    chords = ((key + roots) % 12) * 13
+    return Piece(mel, (RNG.random(len(mel)) < 0.7).astype(np.int64), chords, chords // 13,
+                 np.tile(np.arange(8), bars), int(RNG.integers(3)), True, f"toy/{RNG.integers(1 << 30)}")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A tiny exported model with the look-ahead head, and its two packings."""
+    out = tmp_path_factory.mktemp("pack")
+    pieces = [tune(8) for _ in range(8)]
+    net, _ = train(pieces, pieces[:1], minutes=1.0, max_steps=30, hidden=64, batch=8, progress=lambda *_: None)
+    plain = out / "plain.onnx"
+    export_onnx(net, plain)
+    head = train_head(collect_states(plain, pieces, progress=lambda *_: None), pieces, steps=4, hidden=16,
+                      epochs=20, progress=lambda *_: None)
+    fp32 = out / FLOAT_NAME
+    graft(plain, head, fp32)
+    (out / "accompanist.json").write_text(json.dumps({"model": "accompanist.onnx"}))
+    section = pack(fp32, out / "accompanist.onnx", progress=lambda *_: None)
+    return out, plain, fp32, section
+
+
+def run(model, feeds):
+    import onnxruntime as ort
+
+    data = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds), strict=True))
+
+
+def random_feeds(layers: int, hidden: int, batch: int = 5, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    f = {"prev_mel": rng.integers(0, 13, batch), "prev_on": rng.integers(0, 2, batch),
+         "prev_chord": rng.integers(0, 157, batch), "pos": rng.integers(0, 16, batch),
+         "style": rng.integers(0, 4, batch), "cur_mel": rng.integers(0, 13, batch)}
+    f = {k: v.astype(np.int64) for k, v in f.items()}
+    f["h"] = rng.uniform(-0.9, 0.9, (layers, batch, hidden)).astype(np.float32)
+    return f
+
+
+def test_block_quantisation_round_trips_within_half_a_step():
+    w = RNG.normal(0, 0.2, (70, 24)).astype(np.float32)  # K not a whole number of blocks
+    w[:, 3] = 0.0  # an all-zero column: scale 1, codes 128
+    q, s = quantize_blocks(w)
+    assert q.shape == (24, 3, 32) and q.dtype == np.uint8 and s.shape == (24, 3)
+    back = dequantize_blocks(q, s, 70)
+    step = np.repeat(s, 32, axis=1)[:, :70].T  # each weight's block scale
+    assert np.all(np.abs(back - w) <= step / 2 + 1e-7)
+    assert np.all(back[:, 3] == 0.0) and np.all(q[3] == 128)
+    assert q.min() >= 1  # symmetric: -127..127 around the zero point 128
+    with pytest.raises(ValueError, match="bits must be 8"):
+        quantize_blocks(w, bits=4)
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_the_lean_float_graph_is_the_export_exactly(models, batch):
+    _, plain, fp32, _ = models
+    for src in (plain, fp32):  # without and with the look-ahead head
+        m = onnx.load(str(src))
+        lean = pack_graph(m, bits=None)
+        assert len(lean.graph.node) < len(m.graph.node) * 0.6
+        f = random_feeds(2, 64, batch)
+        want, got = run(m, f), run(lean, f)
+        assert list(got) == list(want)
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+def test_the_gru_cell_written_out_equals_the_gru_op(models):
+    _, _, fp32, _ = models
+    m = onnx.load(str(fp32))
+    f = random_feeds(2, 64, 6, seed=4)
+    want, got = run(m, f), run(pack_graph(m, bits=None, cells=True), f)
+    for k in NAMES:
+        np.testing.assert_allclose(got[k], want[k], atol=2e-6, err_msg=k)
+
+
+def test_eight_bit_weights_follow_the_float_model(models):
+    """The packed cell against numpy on the dequantised weights: equal up to the 8-bit
+    quantisation of the input that accuracy_level 4 adds; and against the float model."""
+    out, _, fp32, section = models
+    packed = out / "accompanist.onnx"
+    m = onnx.load(str(packed))
+    assert sum(n.op_type == "MatMulNBits" for n in m.graph.node) == 4  # x and h products of 2 layers
+    assert packed.stat().st_size < fp32.stat().st_size * 0.7  # hidden 64: the GRU is under 3/4 of it
+    f = random_feeds(2, 64, 4, seed=5)
+    got, want = run(packed, f), run(fp32, f)
+    # the float cell in numpy, on the weights the packed graph holds
+    from onnx import numpy_helper
+
+    w = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    x = np.tanh(np.concatenate([w["net.e_prev_mel.weight"][f["prev_mel"]], w["net.e_prev_on.weight"][f["prev_on"]],
+                                w["net.e_chord.weight"][f["prev_chord"]], w["net.e_pos.weight"][f["pos"]],
+                                w["net.e_style.weight"][f["style"]]], axis=1) @ w["inp.w"] + w["inp.b"])
+    H = 64
+    for i in range(2):
+        h = f["h"][i]
+        gx = x @ dequantize_blocks(w[f"gru{i}/x.q8"], w[f"gru{i}/x.scales"], x.shape[1]) + w[f"gru{i}/x.b"]
+        gh = h @ dequantize_blocks(w[f"gru{i}/h.q8"], w[f"gru{i}/h.scales"], H) + w[f"gru{i}/h.b"]
+        z = 1 / (1 + np.exp(-(gx[:, :H] + gh[:, :H])))
+        r = 1 / (1 + np.exp(-(gx[:, H:2 * H] + gh[:, H:2 * H])))
+        n = np.tanh(gx[:, 2 * H:] + r * gh[:, 2 * H:])
+        x = (1 - z) * n + z * h
+        np.testing.assert_allclose(got["h_out"][i], x, atol=0.02)
+    for k in NAMES:
+        assert np.abs(got[k] - want[k]).max() < 0.1, k
+    a = section["agreement"]
+    assert a["chord_top1_agree"] >= 0.95 and a["steps"] == 512
+    card = json.loads((out / "accompanist.json").read_text())
+    assert card["packed"] == section and "python -m live.train.pack" in section["reproduce"]
+
+
+def test_agreement_notices_another_model(models, tmp_path):
+    out, plain, fp32, _ = models
+    with pytest.raises(ValueError, match="not the same model"):
+        agreement(fp32, plain)  # one has the look-ahead head, one not
+    # a packed model whose weights were damaged disagrees, and agreement says so
+    m = onnx.load(str(out / "accompanist.onnx"))
+    for init in m.graph.initializer:
+        if init.name == "gru1/h.scales":
+            arr = onnx.numpy_helper.to_array(init) * 3.0
+            init.CopyFrom(onnx.numpy_helper.from_array(arr, init.name))
+    bad = tmp_path / "bad.onnx"
+    onnx.save(m, str(bad))
+    assert agreement(fp32, bad)["max_abs_diff"]["h_out"] > 0.1
+
+
+def test_not_an_accompanist_graph_is_refused_by_name(tmp_path):
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    with pytest.raises(ValueError, match="not an exported AccompanistNet step graph"):
+        pack_graph(helper.make_model(g))
+
+
+def test_the_shipped_model_is_packed_from_the_shipped_float_model():
+    from live.model import ModelRuntime, default_model_path
+
+    packed = default_model_path()
+    fp32 = packed.with_name(FLOAT_NAME)
+    assert fp32.is_file(), "the float model the packed one is made from is shipped beside it"
+    card = json.loads(packed.with_suffix(".json").read_text())
+    sec = card["packed"]
+    assert sec["from"] == FLOAT_NAME and f"{BITS}-bit" in sec["weights"]
+    m = onnx.load(str(packed))
+    assert any(n.op_type == "MatMulNBits" for n in m.graph.node)
+    a = agreement(fp32, packed, steps=256)
+    assert a["chord_top1_agree"] >= 0.97 and a["max_abs_diff"]["chord_logits"] < 0.2, a
+    assert ModelRuntime(packed).has_ahead
+
+
+def test_training_writes_the_float_model_the_packed_model_and_one_card(tmp_path):
+    """``python -m live.train.train`` end to end on a folder of MIDI files: export, the
+    look-ahead head, the packing; the packed model is the one the engine loads."""
+    import mido
+
+    from live.model import ModelRuntime
+    from live.train.train import main
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for k in range(24):
+        mid = mido.MidiFile(type=1, ticks_per_beat=480)
+        mel, chords = mido.MidiTrack(), mido.MidiTrack()
+        for bar in range(8):
+            root = (k + (0, 5, 7, 0)[bar % 4]) % 12
+            for n in (48, 52, 55):
+                chords.append(mido.Message("note_on", note=n + root, velocity=70, time=0))
+            for i, n in enumerate((48, 52, 55)):
+                chords.append(mido.Message("note_off", note=n + root, velocity=0, time=1920 if i == 0 else 0))
+            for b in range(4):
+                n = 72 + (root + (0, 4, 7, 4)[(b + bar) % 4]) % 12
+                mel += [mido.Message("note_on", note=n, velocity=90, time=0),
+                        mido.Message("note_off", note=n, velocity=0, time=480)]
+        mid.tracks += [mel, chords]
+        mid.save(songs / f"song{k:02d}.mid")
+    out = tmp_path / "models"
+    assert main(["--sources", f"folder:{songs}", "--data", str(tmp_path / "data.npz"), "--out", str(out),
+                 "--minutes", "0.5", "--max-steps", "4", "--hidden", "32", "--batch", "4"]) == 0
+    card = json.loads((out / "accompanist.json").read_text())
+    assert card["packed"]["from"] == FLOAT_NAME and card["ahead"]["steps"] == 4
+    assert ModelRuntime(out / "accompanist.onnx").has_ahead and ModelRuntime(out / FLOAT_NAME).has_ahead
+    assert any(n.op_type == "MatMulNBits" for n in onnx.load(str(out / "accompanist.onnx")).graph.node)
+    assert not any(n.op_type == "MatMulNBits" for n in onnx.load(str(out / FLOAT_NAME)).graph.node)
