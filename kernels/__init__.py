@@ -13,7 +13,7 @@ from .bass import bass_note, bass_note_ref
 from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_classes,
                      chord_recognize, chord_symbol, parse_chord_symbol)
 from .chorddetect import keyboard_weights, single_finger_chord
-from .choose import fit_scores, fit_scores_ref, softmax_at, softmax_at_ref
+from .choose import fit_scores, fit_scores_ref, melody_at, melody_at_ref, softmax_at, softmax_at_ref
 from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
 from .memory import melody_token, recall, recall_ref, recall_votes, recall_votes_ref
 from .sampling import Sampler, apply_mask, log_softmax, repetition_penalty, sample
@@ -28,7 +28,7 @@ __all__ = [
     "apply_mask", "repetition_penalty", "sample", "log_softmax", "Sampler",
     "tempo_state", "tempo_update", "next_beat", "tap_tempo", "bass_note", "bass_note_ref",
     "melody_token", "recall", "recall_ref", "recall_votes", "recall_votes_ref",
-    "fit_scores", "fit_scores_ref", "softmax_at", "softmax_at_ref",
+    "fit_scores", "fit_scores_ref", "softmax_at", "softmax_at_ref", "melody_at", "melody_at_ref",
 ]
 
 
@@ -78,6 +78,7 @@ def warmup():
     fit_scores(np.zeros(13, dtype=np.float32), f12, 0.5, f12.copy(), 1.0, 0.5, np.zeros((157, 12), dtype=np.float32),
                20.0, np.zeros(12, dtype=np.float32), np.zeros(157, dtype=np.float32))
     softmax_at(np.zeros(157, dtype=np.float32), 0)
+    melody_at(np.zeros((1, 3), dtype=np.int64), np.full(1, -1, dtype=np.int64), 60, 0, 12000)
     tempo = tempo_state(0.0, 24000.0)
     tempo_update(tempo, 24000.0, 2, 0.25, 0.15)
     next_beat(tempo, 30000.0)

@@ -16,6 +16,9 @@ chords x 12, 1 where a pitch class is a tone of the chord's triad).
 
 ``softmax_at(x, c)`` is the probability of class ``c`` under logits ``x``.
 
+``melody_at`` reads the step's melody (pitch class, onset flag) from the listener's onsets,
+as the model's training data defines it: what the decoder feeds the model each step.
+
 Float32 in and out, as the model's outputs and the decoder's score are; the numpy
 references do the same arithmetic with numpy's calls. Pure; allocates nothing; releases
 the GIL. Thread: any (the planner).
@@ -102,3 +105,50 @@ def softmax_at_ref(x, c):
     """``softmax_at`` in numpy."""
     e = np.exp(x.astype(np.float64) - x.max())
     return float(e[c] / e.sum())
+
+
+@numba.njit(nogil=True, cache=True)
+def melody_at(onsets, offs, melody_min, start, end):
+    """(pitch class, onset flag) of the melody in the step [start, end) of frames, as the
+    model's data defines it: the highest melody note sounding at the step's start, else the
+    first one beginning inside it, else -1 (a rest); the flag says a note began in the step.
+    A tenth of a step of slop counts as on time. ``onsets``: (n, >= 2) int64 frame and note,
+    oldest first (the listener's snapshot); ``offs``: (n,) the frame each note stopped
+    sounding, -1 while it sounds; notes below ``melody_min`` are not melody."""
+    tol = (end - start) // 10
+    t0 = start + tol
+    top = -1
+    first = -1
+    began = 0
+    for i in range(onsets.shape[0]):
+        note = onsets[i, 1]
+        if note < melody_min:
+            continue
+        f = onsets[i, 0]
+        if f <= t0 and (offs[i] < 0 or offs[i] > t0) and note > top:
+            top = note
+        if start - tol <= f < end - tol:
+            began = 1
+            if first < 0:
+                first = note
+    if top >= 0:
+        return top % 12, began
+    if first >= 0:
+        return first % 12, 1
+    return -1, 0
+
+
+def melody_at_ref(onsets, offs, melody_min, start, end):
+    """``melody_at`` in numpy."""
+    if onsets.shape[0] == 0:
+        return -1, 0
+    tol = (end - start) // 10
+    is_mel = onsets[:, 1] >= melody_min
+    t0 = start + tol
+    sounding = is_mel & (onsets[:, 0] <= t0) & ((offs < 0) | (offs > t0))
+    began = is_mel & (onsets[:, 0] >= start - tol) & (onsets[:, 0] < end - tol)
+    if sounding.any():
+        return int(onsets[sounding, 1].max() % 12), int(began.any())
+    if began.any():
+        return int(onsets[np.flatnonzero(began)[0], 1] % 12), 1
+    return -1, 0

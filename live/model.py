@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import fit_scores, melody_token, recall, recall_votes, softmax_at
+from kernels import fit_scores, melody_at, melody_token, recall, recall_votes, softmax_at
 from live.accompanist import Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 
@@ -423,21 +423,11 @@ def step_melody(snap, start: int, end: int) -> tuple[int, int]:
     """(pitch class, onset flag) of the melody in the step [start, end), as the model's
     data (live.train.data) defines it: the highest melody note sounding at the step's
     start, else the first one starting inside it, else -1 (a rest); the flag says a
-    note began in the step. A tenth of a step of slop counts as on time."""
+    note began in the step. A tenth of a step of slop counts as on time
+    (``kernels.choose.melody_at``)."""
     on = snap.onsets
-    if on.shape[0] == 0:
-        return -1, 0
-    tol = (end - start) // 10
-    is_mel = on[:, 1] >= snap.melody_min
     offs = snap.offs if snap.offs is not None else np.full(on.shape[0], -1, np.int64)
-    t0 = start + tol
-    sounding = is_mel & (on[:, 0] <= t0) & ((offs < 0) | (offs > t0))
-    began = is_mel & (on[:, 0] >= start - tol) & (on[:, 0] < end - tol)
-    if sounding.any():
-        return int(on[sounding, 1].max() % 12), int(began.any())
-    if began.any():
-        return int(on[np.flatnonzero(began)[0], 1] % 12), 1
-    return -1, 0
+    return melody_at(on, offs, int(snap.melody_min), int(start), int(end))
 
 
 class ModelAccompanist(RuleAccompanist):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels
-from kernels.choose import fit_scores, fit_scores_ref, softmax_at, softmax_at_ref
+from kernels.choose import fit_scores, fit_scores_ref, melody_at, melody_at_ref, softmax_at, softmax_at_ref
 from kernels.chords import (QUALITIES, QUALITY_INTERVALS, chord_pitch_classes,
                             chord_pitch_classes_ref, chord_recognize, chord_recognize_ref,
                             chord_symbol, parse_chord_symbol)
@@ -448,3 +448,31 @@ def test_softmax_at_matches_its_reference(seed, scale):
     c = int(rng.integers(0, 157))
     assert softmax_at(x, c) == pytest.approx(softmax_at_ref(x, c), rel=1e-6, abs=1e-12)
     assert sum(softmax_at(x, k) for k in range(157)) == pytest.approx(1.0, abs=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 12), melody_min=st.sampled_from([0, 60, 128]),
+       start=st.integers(-12000, 60000))
+def test_melody_at_matches_its_reference(seed, n, melody_min, start):
+    """Onsets around the step, some on its edges (the slop), some released before or
+    inside it, some still sounding, some below the split."""
+    rng = np.random.default_rng(seed)
+    step = 12000
+    frames = np.sort(start + rng.choice([-step, -1300, -1200, -1, 0, 1, 1199, 1200, 5000, 10799, 10800, 11999],
+                                        n) + rng.integers(-2, 3, n))
+    notes = rng.integers(40, 90, n)
+    onsets = np.stack([frames, notes, np.full(n, 90)], axis=1).astype(np.int64).reshape(-1, 3)
+    offs = np.where(rng.random(n) < 0.5, -1, frames + rng.integers(0, 2 * step, n)).astype(np.int64)
+    want = melody_at_ref(onsets, offs, melody_min, start, start + step)
+    assert melody_at(onsets, offs, melody_min, start, start + step) == want
+
+
+def test_melody_at_reads_a_step_as_the_training_data_does():
+    step = 12000
+    on = np.array([[0, 64, 90], [5000, 67, 90], [12000 - 1000, 72, 90], [13000, 48, 90]], np.int64)
+    offs = np.array([6000, -1, -1, -1], np.int64)
+    assert melody_at(on, offs, 60, 0, step) == (64 % 12, 1)  # E sounds at the start; G begins too
+    assert melody_at(on, offs, 60, step, 2 * step) == (72 % 12, 1)  # C began in the slop before the step: on time
+    assert melody_at(on, offs, 60, 6000, 6000 + step) == (67 % 12, 1)  # E released: G, top sounding
+    assert melody_at(on, offs, 128, 0, step) == (-1, 0)  # nothing is melody
+    assert melody_at(on[:0], offs[:0], 60, 0, step) == (-1, 0)
