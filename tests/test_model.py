@@ -68,6 +68,38 @@ def test_stepping_with_carried_state_equals_the_full_sequence(trained):
         np.testing.assert_allclose(chord_logits[0], full[0, i].numpy(), atol=1e-4)
 
 
+def test_the_bound_inputs_are_read_where_they_are_and_the_outputs_are_the_callers(trained):
+    """The runtime's IO binding: inputs written in place are what the step reads; a batch
+    of another size and a caller's own dict of inputs give what a plain run gives; an
+    output kept from one step is not overwritten by the next."""
+    from live.model import ModelRuntime
+
+    _, path, _, _ = trained
+    rt = ModelRuntime(path, batch=1)
+    rng = np.random.default_rng(5)
+
+    def plain(f, h):
+        return rt.session.run(None, {**f, "h": h})
+
+    for batch, feeds in ((1, rt.feeds), (3, rt.feeds_for(3))):
+        h = rng.standard_normal((rt.layers, batch, rt.hidden)).astype(np.float32)
+        kept = None
+        for t in range(4):
+            feeds["prev_mel"][:] = rng.integers(0, 13, batch)
+            feeds["pos"][:] = t
+            out = rt.step_ahead(h, feeds) if rt.has_ahead else rt.step(h, feeds)
+            want = plain({k: v for k, v in feeds.items() if k != "h"}, h)
+            for a, b in zip(out, want, strict=True):
+                np.testing.assert_array_equal(a, b)
+            if kept is not None:
+                np.testing.assert_array_equal(kept[0], kept[1])  # the last step's outputs, untouched
+            kept = (out[3], out[3].copy())
+            h = out[3]
+    own = {k: v.copy() for k, v in rt.feeds.items()}  # not the runtime's: a plain run
+    h = rt.zero_state(1)
+    np.testing.assert_array_equal(rt.step(h, own)[0], plain({k: v for k, v in own.items() if k != "h"}, h)[0])
+
+
 def test_decoder_is_reproducible_for_a_seed(trained):
     from live.model import ChordDecoder, ModelRuntime
 
