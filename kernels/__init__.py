@@ -1,5 +1,5 @@
 """Numba kernels for Sideman: chords, key, voicing, sampling, tempo, recall, the decoder's
-step. Pure functions on numpy arrays.
+step, the listener's snapshot. Pure functions on numpy arrays.
 
 Imports nothing from live/ and does no I/O. Call ``warmup()`` when a rig loads so every
 kernel compiles (or loads from numba's cache) before the first note.
@@ -15,6 +15,7 @@ from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_c
 from .chorddetect import keyboard_weights, single_finger_chord
 from .choose import fit_scores, fit_scores_ref, melody_at, melody_at_ref, softmax_at, softmax_at_ref
 from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
+from .listen import ring_tail, ring_tail_ref, zone_summary, zone_summary_ref
 from .memory import melody_token, recall, recall_ref, recall_votes, recall_votes_ref
 from .sampling import Sampler, apply_mask, log_softmax, repetition_penalty, sample
 from .tempo import next_beat, tap_tempo, tempo_state, tempo_update
@@ -29,6 +30,7 @@ __all__ = [
     "tempo_state", "tempo_update", "next_beat", "tap_tempo", "bass_note", "bass_note_ref",
     "melody_token", "recall", "recall_ref", "recall_votes", "recall_votes_ref",
     "fit_scores", "fit_scores_ref", "softmax_at", "softmax_at_ref", "melody_at", "melody_at_ref",
+    "ring_tail", "ring_tail_ref", "zone_summary", "zone_summary_ref",
 ]
 
 
@@ -79,6 +81,9 @@ def warmup():
                20.0, np.zeros(12, dtype=np.float32), np.zeros(157, dtype=np.float32))
     softmax_at(np.zeros(157, dtype=np.float32), 0)
     melody_at(np.zeros((1, 3), dtype=np.int64), np.full(1, -1, dtype=np.int64), 60, 0, 12000)
+    ring = np.zeros(256, dtype=np.int64), np.zeros(256, dtype=np.int16)  # the listener's rings' dtypes
+    ring_tail(ring[0], ring[1], ring[1], ring[0], 3, 2, np.empty((2, 3), dtype=np.int64), np.empty(2, dtype=np.int64))
+    zone_summary(sounding, 60, False, np.empty(12))
     tempo = tempo_state(0.0, 24000.0)
     tempo_update(tempo, 24000.0, 2, 0.25, 0.15)
     next_beat(tempo, 30000.0)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels.listen import ring_tail, zone_summary
+
 ONSET_CAPACITY = 256  # power of two
 
 
@@ -133,23 +135,18 @@ class Listener:
             n_on = self.n_on
             last = self.last_onset_frame
             k = min(n_on, horizon_onsets, ONSET_CAPACITY)
-            idx = np.arange(n_on - k, n_on, dtype=np.int64) & (ONSET_CAPACITY - 1)
             onsets = np.empty((k, 3), np.int64)
-            onsets[:, 0] = self.on_frame[idx]
-            onsets[:, 1] = self.on_note[idx]
-            onsets[:, 2] = self.on_vel[idx]
-            offs = self.on_off[idx]
+            offs = np.empty(k, np.int64)
+            ring_tail(self.on_frame, self.on_note, self.on_vel, self.on_off, n_on, k, onsets, offs)
             if self.version == v0:
                 break
-        notes = np.flatnonzero(sounding)
-        chord_notes = notes[notes < self.split] if not self.all_chord else notes
-        melody_notes = notes[notes >= self.split] if not self.all_chord else notes[:0]
-        weights = np.bincount(chord_notes % 12, minlength=12).astype(np.float64)
+        weights = np.empty(12, np.float64)
+        chord_bass, melody_note = zone_summary(sounding, self.split, self.all_chord, weights)
         return Snapshot(
             version=v0,
             chord_zone=weights,
-            chord_bass=int(chord_notes[0] % 12) if chord_notes.size else -1,
-            melody_note=int(melody_notes[-1]) if melody_notes.size else -1,
+            chord_bass=chord_bass,
+            melody_note=melody_note,
             onsets=onsets,
             n_on=n_on,
             last_onset_frame=last,

@@ -476,3 +476,55 @@ def test_melody_at_reads_a_step_as_the_training_data_does():
     assert melody_at(on, offs, 60, 6000, 6000 + step) == (67 % 12, 1)  # E released: G, top sounding
     assert melody_at(on, offs, 128, 0, step) == (-1, 0)  # nothing is melody
     assert melody_at(on[:0], offs[:0], 60, 0, step) == (-1, 0)
+
+
+# --- the listener's snapshot (kernels.listen) -------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_on=st.integers(0, 1000), horizon=st.sampled_from([0, 1, 64, 256]))
+def test_ring_tail_matches_its_reference(seed, n_on, horizon):
+    from kernels.listen import ring_tail, ring_tail_ref
+    from live.listener import ONSET_CAPACITY
+
+    rng = np.random.default_rng(seed)
+    frame, off = rng.integers(0, 1 << 40, (2, ONSET_CAPACITY)).astype(np.int64)
+    note, vel = rng.integers(0, 128, (2, ONSET_CAPACITY)).astype(np.int16)
+    k = min(n_on, horizon, ONSET_CAPACITY)
+    got, want = np.empty((k, 3), np.int64), np.empty((k, 3), np.int64)
+    got_off, want_off = np.empty(k, np.int64), np.empty(k, np.int64)
+    ring_tail(frame, note, vel, off, n_on, k, got, got_off)
+    ring_tail_ref(frame, note, vel, off, n_on, k, want, want_off)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_off, want_off)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), split=st.sampled_from([-1, 0, 60, 127, 128]), all_chord=st.booleans(),
+       density=st.sampled_from([0.0, 0.03, 0.3]))
+def test_zone_summary_matches_its_reference(seed, split, all_chord, density):
+    from kernels.listen import zone_summary, zone_summary_ref
+
+    sounding = (np.random.default_rng(seed).random(128) < density).astype(np.int8)
+    got, want = np.full(12, 7.0), np.full(12, 7.0)
+    assert zone_summary(sounding, split, all_chord, got) == zone_summary_ref(sounding, split, all_chord, want)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_the_snapshot_reads_the_ring_and_the_zones():
+    from live.listener import ONSET_CAPACITY, Listener
+
+    li = Listener(60, "lead")
+    for i in range(ONSET_CAPACITY + 10):  # the ring wraps
+        li.note_on(40 + i % 40, 1 + i % 120, 1000 * i)
+        li.note_off(40 + i % 40, 1000 * i + 500)
+    li.note_on(48, 90, 10**6)  # C in the chord zone
+    li.note_on(52, 90, 10**6)  # E
+    li.note_on(76, 90, 10**6 + 10)  # E in the melody zone
+    snap = li.snapshot(horizon_onsets=5)
+    assert snap.onsets[:, 0].tolist() == [1000 * (ONSET_CAPACITY + 8), 1000 * (ONSET_CAPACITY + 9), 10**6, 10**6,
+                                          10**6 + 10]
+    assert snap.onsets[-3:, 1].tolist() == [48, 52, 76]
+    assert snap.offs.tolist() == [1000 * (ONSET_CAPACITY + 8) + 500, 1000 * (ONSET_CAPACITY + 9) + 500, -1, -1, -1]
+    assert snap.chord_bass == 0 and snap.melody_note == 76
+    assert snap.chord_zone.tolist() == [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
