@@ -14,7 +14,8 @@ heard yet. ``fit_scores`` forecasts it, a chance per pitch class (``p_mel``):
 and adds ``fit * sum(tones[c] * p_mel)`` to each chord's score ``score[c]`` (``tones``:
 chords x 12, 1 where a pitch class is a tone of the chord's triad).
 
-``softmax_at(x, c)`` is the probability of class ``c`` under logits ``x``.
+``softmax_at(x, c)`` is the probability of class ``c`` under logits ``x``; ``argmax(x)`` is
+``np.argmax`` without its call overhead (the decoder's choice and bass note).
 
 ``melody_at`` reads the step's melody (pitch class, onset flag) from the listener's onsets,
 as the model's training data defines it: what the decoder feeds the model each step.
@@ -105,6 +106,28 @@ def softmax_at_ref(x, c):
     """``softmax_at`` in numpy."""
     e = np.exp(x.astype(np.float64) - x.max())
     return float(e[c] / e.sum())
+
+
+@numba.njit(nogil=True, cache=True)
+def argmax(x):
+    """The index of the first largest value of ``x`` (a NaN, the first NaN), as ``np.argmax``."""
+    best = 0
+    m = x[0]
+    if m != m:
+        return 0
+    for k in range(1, x.shape[0]):
+        v = x[k]
+        if v != v:
+            return k
+        if v > m:
+            m = v
+            best = k
+    return best
+
+
+def argmax_ref(x):
+    """``argmax`` in numpy."""
+    return int(np.argmax(x))
 
 
 @numba.njit(nogil=True, cache=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import fit_scores, melody_at, melody_token, recall, recall_votes, softmax_at
+from kernels import argmax, fit_scores, log_softmax, melody_at, melody_token, recall, recall_votes, softmax_at
 from live.accompanist import Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 
@@ -313,8 +313,6 @@ class ChordDecoder:
         ``prev_mel``: melody pitch class at the start of the previous step (-1 rest);
         ``cur_mel``: the melody now, for the reactive variant only (-1 = unknown).
         """
-        from kernels import log_softmax
-
         f = self.f1
         f["prev_mel"][0] = prev_mel + 1
         f["prev_on"][0] = prev_on
@@ -388,7 +386,7 @@ class ChordDecoder:
         if self.temperature > 0:
             c = int(self.chord_sampler.draw(self.score, temperature=self.temperature, top_p=self.top_p)[0])
         else:
-            c = int(np.argmax(self.score[0]))
+            c = argmax(self.score[0])
         prev = self.prev_chord
         if prev != NO_CHORD and c != prev:
             margin = pol.stay + (pol.stay_offbeat if pos % 2 else 0.0) + (pol.stay_recalled if recalled else 0.0)
@@ -397,7 +395,7 @@ class ChordDecoder:
                 margin = pol.fix  # the note just heard clashes with the chord: correct now
             if self.score[0, c] - self.score[0, prev] < margin:
                 c = prev
-        bass = int(np.argmax(bass_logits[0])) - 1
+        bass = argmax(bass_logits[0]) - 1
         p = softmax_at(self.first_logits, c)
         return c, bass, p, h1
 

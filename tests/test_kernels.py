@@ -528,3 +528,20 @@ def test_the_snapshot_reads_the_ring_and_the_zones():
     assert snap.offs.tolist() == [1000 * (ONSET_CAPACITY + 8) + 500, 1000 * (ONSET_CAPACITY + 9) + 500, -1, -1, -1]
     assert snap.chord_bass == 0 and snap.melody_note == 76
     assert snap.chord_zone.tolist() == [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.sampled_from([1, 2, 13, 157]),
+       special=st.sampled_from(["none", "ties", "-inf", "nan"]))
+def test_argmax_matches_numpy(seed, n, special):
+    from kernels.choose import argmax, argmax_ref
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n).astype(np.float32)
+    if special == "ties":
+        x = np.round(x).astype(np.float32)  # equal maxima: the first wins
+    elif special == "-inf":
+        x[rng.random(n) < 0.5] = -np.inf
+    elif special == "nan":
+        x[int(rng.integers(n))] = np.nan
+    assert argmax(x) == argmax_ref(x)
