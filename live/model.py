@@ -54,6 +54,10 @@ CHORD_TONES = _chord_tones()
 TRIAD_TONES = _chord_tones(triad=True)
 
 
+#: The float model the shipped one is packed from (``live.train.pack``), shipped beside it.
+FLOAT_MODEL = "accompanist-fp32.onnx"
+
+
 def default_model_path() -> Path:
     return Path(str(resources.files("live") / "models" / "accompanist.onnx"))
 
@@ -82,10 +86,25 @@ class ModelRuntime:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        #: said once where the shipped model could not be loaded and its float twin plays instead
+        self.note: str | None = None
         try:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelError(f"{self.path}: not a valid ONNX model ({str(exc).splitlines()[0][:200]})") from exc
+            why = str(exc).splitlines()[0][:200]
+            twin = self.path.with_name(FLOAT_MODEL)
+            if path is not None or not twin.is_file():
+                raise ModelError(f"{self.path}: not a valid ONNX model ({why})") from exc
+            # the shipped, packed model needs ONNX Runtime >= 1.22 (8-bit MatMulNBits); the float
+            # model it was packed from runs on any: the same band, a slower step
+            try:
+                self.session = ort.InferenceSession(str(twin), opts, providers=["CPUExecutionProvider"])
+            except Exception:
+                raise ModelError(f"{self.path}: not a valid ONNX model ({why})") from exc
+            self.note = (f"{self.path.name} did not load with onnxruntime {ort.__version__} ({why[:120]}); "
+                         f"playing {twin.name} (the same model in float: a slower step; onnxruntime >= 1.22 "
+                         f"runs the packed one)")
+            self.path = twin
         ins = {i.name: i for i in self.session.get_inputs()}
         outs = [o.name for o in self.session.get_outputs()]
         if set(ins) != set(INPUTS) or outs not in (list(OUTPUTS), [*OUTPUTS, AHEAD_OUTPUT]):
@@ -507,6 +526,8 @@ def model_factory(rig, seed: int = 0, path: str | Path | None = None, messages: 
         if messages is not None:
             messages.append(f"{exc}; the rule-based band plays instead")
         return None
+    if runtime.note and messages is not None:
+        messages.append(runtime.note)
     style = STYLE_TOKEN.get(rig.style, 0)
 
     def make(infos):

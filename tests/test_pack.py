@@ -224,3 +224,29 @@ def test_training_writes_the_float_model_the_packed_model_and_one_card(tmp_path)
     assert ModelRuntime(out / "accompanist.onnx").has_ahead and ModelRuntime(out / FLOAT_NAME).has_ahead
     assert any(n.op_type == "MatMulNBits" for n in onnx.load(str(out / "accompanist.onnx")).graph.node)
     assert not any(n.op_type == "MatMulNBits" for n in onnx.load(str(out / FLOAT_NAME)).graph.node)
+
+
+def test_where_the_packed_model_does_not_load_its_float_twin_plays_and_says_so(models, tmp_path, monkeypatch):
+    """An onnxruntime without 8-bit MatMulNBits (before 1.22) cannot load the shipped model;
+    the float model beside it is the same band. A model the user names gets no such help."""
+    import shutil
+    from types import SimpleNamespace
+
+    import live.model as lm
+    from live.errors import ModelError
+
+    _, _, fp32, _ = models
+    packed = tmp_path / "accompanist.onnx"
+    packed.write_bytes(b"not a model an old onnxruntime can read")
+    monkeypatch.setattr(lm, "default_model_path", lambda: packed)
+    with pytest.raises(ModelError, match="the float model|not a valid ONNX model"):
+        lm.ModelRuntime()  # no float twin beside it: the error as before
+    shutil.copy(fp32, tmp_path / FLOAT_NAME)
+    rt = lm.ModelRuntime()
+    assert rt.path == tmp_path / FLOAT_NAME and "accompanist.onnx did not load" in rt.note
+    with pytest.raises(ModelError, match="not a valid ONNX model"):
+        lm.ModelRuntime(packed)  # named by the user: no substitute
+    messages: list[str] = []
+    make = lm.model_factory(SimpleNamespace(accompanist="model", style="folk"), messages=messages)
+    assert make is not None and make.runtime.path.name == FLOAT_NAME
+    assert len(messages) == 1 and FLOAT_NAME in messages[0]

@@ -38,8 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from live.model import FLOAT_MODEL
+
 #: Where the float model lives beside the packed one (``live/models``).
-FLOAT_NAME = "accompanist-fp32.onnx"
+FLOAT_NAME = FLOAT_MODEL
 BITS, BLOCK, ACCURACY_LEVEL = 8, 32, 4
 _EMB = (("prev_mel", "net.e_prev_mel.weight"), ("prev_on", "net.e_prev_on.weight"),
         ("prev_chord", "net.e_chord.weight"), ("pos", "net.e_pos.weight"), ("style", "net.e_style.weight"),
