@@ -250,3 +250,7 @@ def test_where_the_packed_model_does_not_load_its_float_twin_plays_and_says_so(m
     make = lm.model_factory(SimpleNamespace(accompanist="model", style="folk"), messages=messages)
     assert make is not None and make.runtime.path.name == FLOAT_NAME
     assert len(messages) == 1 and FLOAT_NAME in messages[0]
+    from live import doctor
+
+    (check,) = doctor.check_model()
+    assert check.level == doctor.WARN and FLOAT_NAME in check.detail and "onnxruntime>=1.22" in check.fix
