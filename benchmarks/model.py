@@ -145,7 +145,7 @@ def bench_kernels() -> dict:
     """Each numba kernel against its numpy reference, at the planner's shapes (the
     anticipation rollouts x 157 chord classes for sampling)."""
     import kernels
-    from kernels import bass, choose, chords, key, memory, sampling, voicing
+    from kernels import bass, choose, chords, key, listen, memory, sampling, voicing
     from live.model import CHORD_CLASSES, RECALL_MAX, RECALL_STEPS, ROLLOUTS, TRIAD_TONES
 
     rng = np.random.default_rng(0)
@@ -177,7 +177,26 @@ def bench_kernels() -> dict:
     q_mel = np.abs(logits[2, :12])
     p_mel, fit_score = np.zeros(12, np.float32), np.zeros(C, np.float32)
     fit_args = (mel_row, ahead_row, 0.5, q_mel, float(q_mel.sum()), 0.95, TRIAD_TONES, 72.0, p_mel, fit_score)
+    # the listener as the planner reads it: a wrapped onset ring, 64 onsets in the snapshot, keys held
+    from live.listener import ONSET_CAPACITY
+
+    ring_f, ring_off = np.sort(rng.integers(0, 1 << 30, ONSET_CAPACITY)), np.full(ONSET_CAPACITY, -1)
+    ring_n, ring_v = rng.integers(40, 90, ONSET_CAPACITY).astype(np.int16), np.full(ONSET_CAPACITY, 90, np.int16)
+    snap_on, snap_off = np.empty((64, 3), np.int64), np.empty(64, np.int64)
+    listen.ring_tail(ring_f, ring_n, ring_v, ring_off, 1000, 64, snap_on, snap_off)
+    keys = np.zeros(128, np.int8)
+    keys[[48, 52, 55, 76]] = 1
+    zone_w = np.empty(12)
+    t_mid = int(snap_on[48, 0])
     cases = {
+        "melody_at (64 onsets)": (lambda: choose.melody_at(snap_on, snap_off, 60, t_mid, t_mid + 12000),
+                                  lambda: choose.melody_at_ref(snap_on, snap_off, 60, t_mid, t_mid + 12000)),
+        "ring_tail (64 of a wrapped ring)": (
+            lambda: listen.ring_tail(ring_f, ring_n, ring_v, ring_off, 1000, 64, snap_on, snap_off),
+            lambda: listen.ring_tail_ref(ring_f, ring_n, ring_v, ring_off, 1000, 64, snap_on, snap_off)),
+        "zone_summary": (lambda: listen.zone_summary(keys, 60, False, zone_w),
+                         lambda: listen.zone_summary_ref(keys, 60, False, zone_w)),
+        "argmax (157)": (lambda: choose.argmax(logits[0]), lambda: choose.argmax_ref(logits[0])),
         "fit_scores (the decoder's step)": (lambda: choose.fit_scores(*fit_args),
                                             lambda: choose.fit_scores_ref(*fit_args)),
         "softmax_at": (lambda: choose.softmax_at(logits[0], 5), lambda: choose.softmax_at_ref(logits[0], 5)),
