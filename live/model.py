@@ -156,13 +156,15 @@ class ModelRuntime:
         2026-12-06, Intel VM); the outputs are new arrays each step, so a caller may keep them."""
         f = self.feeds if feeds is None else feeds
         bound = self._bound.get(id(f))
-        if bound is not None and bound[0] is f and f["h"].shape == h.shape:
-            if h is not f["h"]:
-                np.copyto(f["h"], h)
-            self.session.run_with_iobinding(bound[1])
-            return bound[1].copy_outputs_to_cpu()
-        f["h"] = h  # a caller's own dict of inputs
-        return self.session.run(None, f)
+        if bound is None or bound[0] is not f:  # a caller's own dict of inputs
+            f["h"] = h
+            return self.session.run(None, f)
+        if f["h"].shape != h.shape:  # never rebind: the bound array stays the one the session reads
+            return self.session.run(None, {**f, "h": h})
+        if h is not f["h"]:
+            np.copyto(f["h"], h)
+        self.session.run_with_iobinding(bound[1])
+        return bound[1].copy_outputs_to_cpu()
 
     def step(self, h: np.ndarray, feeds: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
         """Run one step on ``feeds`` (default ``self.feeds``; fill them first) from state ``h``:
