@@ -42,6 +42,7 @@ SIDESTICK, CRASH = 37, 49
 #: untouched from its ``decide`` to its ``commit``, and the planner decides at most the
 #: commit horizon plus a beat ahead (a few slots), far fewer than this
 VOICING_POOL = 128
+UNIFORM_BLOCK = 1024  # uniform draws refilled at once (RuleAccompanist._u)
 KIND_ID = {name: i for i, name in enumerate(VOICINGS)}  # Decision.voicings key: part * 8 + kind
 SATB = KIND_ID["satb"]
 ALL_VOICES = tuple(tuple(range(1, n + 1)) for n in range(9))  # a hit without ``voices``
@@ -252,6 +253,11 @@ class RuleAccompanist:
     def __init__(self, parts: list[PartInfo], seed: int = 0) -> None:
         self.parts = parts
         self.rng = np.random.default_rng(seed)
+        # the parts' uniform draws (velocity and timing jitter, hit probabilities) come from a
+        # block refilled from ``rng`` in place: a Generator call per draw cost 1-2 us, and a
+        # slot with a chord change draws a dozen times
+        self._ublock = self.rng.random(UNIFORM_BLOCK)
+        self._ui = 0
         self._chord = NO_CHORD
         self._chord_since = 0
         # For each comp/pad part and voicing kind: the last committed voicing and a pool
@@ -370,12 +376,21 @@ class RuleAccompanist:
             self._bass_prev = decision.bass_note
 
     # -- parts ------------------------------------------------------------------
+    def _u(self) -> float:
+        """The next uniform draw in [0, 1) (seeded; the block is refilled in place)."""
+        i = self._ui
+        if i == UNIFORM_BLOCK:
+            self.rng.random(out=self._ublock)
+            i = 0
+        self._ui = i + 1
+        return float(self._ublock[i])
+
     def _vel(self, v: int, jitter: int = 4) -> int:
         if self._vel_scale != 1.0:  # energy: harder or softer than written
             v = min(127, max(1, int(v * self._vel_scale + 0.5)))
         if jitter <= 0:
             return v
-        return min(127, max(1, v + int(self.rng.integers(-jitter, jitter + 1))))
+        return min(127, max(1, v + int(self._u() * (2 * jitter + 1)) - jitter))
 
     def _timekeeper(self, section: Section) -> tuple[int, int]:
         """The section's hi-hat, ride or shaker (its most used) and a soft velocity for
@@ -399,7 +414,7 @@ class RuleAccompanist:
         """``beat`` moved by the style's timing jitter (none when it is 0)."""
         if style.timing_ms <= 0:
             return beat
-        ms = self.rng.uniform(-style.timing_ms, style.timing_ms)
+        ms = (2.0 * self._u() - 1.0) * style.timing_ms
         return beat + ms * ctx.sr / (1000.0 * ctx.frames_per_beat)
 
     def _count_in(self, ctx: SlotContext) -> Decision:
@@ -421,21 +436,21 @@ class RuleAccompanist:
             p = hit.probability
             if density != 0.5 and (density > 0.5 or hit.velocity < ACCENT):  # low energy keeps the accents
                 p = density_prob(p, density)
-            if p < 1.0 and self.rng.random() >= p:
+            if p < 1.0 and self._u() >= p:
                 continue
             d.events.append(NoteEvent(self._when(ctx, style, beat), DRUM_LEN, part.index, hit.note,
                                       self._vel(hit.velocity, jitter)))
         if density > 0.5:  # energy: the timekeeper on the 8ths (and then the 16ths) it leaves out
             note, vel = self._timekeeper(section)
             if note >= 0 and not any(h.note == note for h in written) and \
-                    self.rng.random() < (0.8 if s % 2 == 0 else 0.5) * (density - 0.5) / 0.5:
+                    self._u() < (0.8 if s % 2 == 0 else 0.5) * (density - 0.5) / 0.5:
                 d.events.append(NoteEvent(self._when(ctx, style, beat), DRUM_LEN, part.index, note,
                                           self._vel(vel, jitter)))
         if ctx.adventure > 0 and s % SLOTS_PER_BEAT == 3 and ctx.section in ("main_a", "main_b"):
             # adventurousness: a kick pushed a 16th ahead of the next beat's
             nxt = section.drums[step + 1] if step + 1 < len(section.drums) else section.drums[0]
             kick = next((h for h in nxt if h.note in (35, 36)), None)
-            if kick is not None and self.rng.random() < 0.4 * ctx.adventure:
+            if kick is not None and self._u() < 0.4 * ctx.adventure:
                 d.events.append(NoteEvent(self._when(ctx, style, beat), DRUM_LEN, part.index, kick.note,
                                           self._vel(int(kick.velocity * 0.8), jitter)))
         if s:
@@ -463,7 +478,7 @@ class RuleAccompanist:
         """The note a bass degree names for this chord (kernels.bass), near the line's last note."""
         code = DEGREE_CODES[hit.degree]
         nxt = self._upcoming(ctx) if code in AIMED else None
-        u = self.rng.random() if code in DRAWN else 0.0
+        u = self._u() if code in DRAWN else 0.0
         nroot, nqual = (nxt.root, nxt.quality) if nxt is not None and nxt.root >= 0 else (-1, -1)
         return int(bass_note(code, hit.semitones, chord.root, chord.quality, chord.bass, nroot, nqual,
                              self._bass_prev, part.low, part.high, beat_in_bar, ctx.meter, u))
@@ -510,10 +525,10 @@ class RuleAccompanist:
                  hits: tuple[ChordHit, ...], restrike: bool, d: Decision) -> None:
         if ctx.adventure != 0.0:
             chord = self._colour(ctx, chord)
-        if hits and ctx.energy < 0 and s % SLOTS_PER_BEAT and self.rng.random() < -ctx.energy:
+        if hits and ctx.energy < 0 and s % SLOTS_PER_BEAT and self._u() < -ctx.energy:
             hits = ()  # low energy: the comping between the beats thins out
         elif not hits and ctx.adventure > 0 and part.role == "comp" and s % SLOTS_PER_BEAT == 2 \
-                and ctx.section in ("main_a", "main_b") and self.rng.random() < 0.25 * ctx.adventure:
+                and ctx.section in ("main_a", "main_b") and self._u() < 0.25 * ctx.adventure:
             hits = (ChordHit(0.4, 70),)  # adventurousness: a stab on an off-beat
         # The part's own voicing follows every chord, heard or not, so that it comes in
         # voice-led; a voicing a hit asks for is voice-led from it.

@@ -605,3 +605,24 @@ def test_a_rig_sets_each_parts_send_and_the_musicians():
     assert parts["bass"].reverb == 0.0 and parts["keys"].reverb == 0.6 and rig.input.reverb == 0.05
     with pytest.raises(RigError, match=r"band\.keys\.reverb must be"):
         load_rig_text("band:\n  keys: {reverb: 1.5}\n")
+
+
+def test_the_parts_draws_are_seeded_uniform_and_refilled_in_place():
+    """Velocity jitter (and every other draw of the parts) comes from a block of uniforms
+    refilled in place: the same seed plays the same, every value of the jitter is used
+    about as often, and deciding allocates no new array for it."""
+    from live.accompanist import UNIFORM_BLOCK, PartInfo, RuleAccompanist
+
+    def band(seed):
+        return RuleAccompanist([PartInfo(0, "bass", 28, 55)], seed=seed)
+
+    a, b, c = band(3), band(3), band(4)
+    block = a._ublock
+    n = 3 * UNIFORM_BLOCK + 5  # past three refills
+    va = [a._vel(80, 4) for _ in range(n)]
+    assert va == [b._vel(80, 4) for _ in range(n)]
+    assert va != [c._vel(80, 4) for _ in range(n)]
+    assert a._ublock is block
+    counts = np.bincount(np.array(va) - 76, minlength=9)
+    assert len(counts) == 9 and counts.min() > n / 9 * 0.75 and counts.max() < n / 9 * 1.25
+    assert a._vel(126, 4) <= 127 and a._vel(2, 4) >= 1 and a._vel(80, 0) == 80
