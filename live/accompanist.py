@@ -284,7 +284,7 @@ class RuleAccompanist:
         """The chord the musician's hands hold in the chord zone, read as the rig says
         (fingered, single_finger, full: kernels.chorddetect); NO_CHORD when none is held."""
         snap = ctx.snapshot
-        if not snap.chord_zone.any():
+        if not snap.hands:
             return NO_CHORD
         held = getattr(snap, "sounding", None)
         detect = ctx.chord_detect

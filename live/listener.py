@@ -43,6 +43,11 @@ class Snapshot:
     #: int8[128]: 1 where a note sounds (chord detection reads the keys themselves)
     sounding: np.ndarray | None = None
 
+    @property
+    def hands(self) -> bool:
+        """A chord-zone note sounds (``chord_zone`` has weight; a 1 us numpy ``any`` saved)."""
+        return self.chord_bass >= 0
+
 
 class Listener:
     """Preallocated state of the musician's input, written by the audio thread."""

@@ -493,7 +493,7 @@ class ModelAccompanist(RuleAccompanist):
         self._proposal = (ctx.slot, c, h)
 
     def _choose_chord(self, ctx: SlotContext) -> Chord:
-        if ctx.snapshot.chord_zone.any() or ctx.mode == "chords" or self._proposal is None:
+        if ctx.snapshot.hands or ctx.mode == "chords" or self._proposal is None:
             return super()._choose_chord(ctx)
         root, qual = class_chord(self._proposal[1])
         return Chord(root, qual) if root >= 0 else self._chord

@@ -607,7 +607,7 @@ class Planner:
             return  # nothing played since the last look (an int read: no copy, no GIL-long work)
         snap = self._snapshot()
         self._checked_version = snap.version
-        if not snap.chord_zone.any():
+        if not snap.hands:
             return  # only the musician's own chords; decisions from the melody stay causal
         t = self.transport
         # a note heard in this block belongs to a beat that starts before the next block

@@ -528,6 +528,10 @@ def test_the_snapshot_reads_the_ring_and_the_zones():
     assert snap.offs.tolist() == [1000 * (ONSET_CAPACITY + 8) + 500, 1000 * (ONSET_CAPACITY + 9) + 500, -1, -1, -1]
     assert snap.chord_bass == 0 and snap.melody_note == 76
     assert snap.chord_zone.tolist() == [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+    assert snap.hands  # the left hand holds a chord
+    li.note_off(48, 10**6 + 20)
+    li.note_off(52, 10**6 + 20)
+    assert not li.snapshot().hands and li.snapshot().melody_note == 76
 
 
 @settings(max_examples=200, deadline=None)
