@@ -277,3 +277,18 @@ class WavRecording:
 
     def discard(self) -> None:
         _remove(self.tmp)
+
+
+def update_json(path: str | os.PathLike, key: str, value, create: bool = False) -> bool:
+    """Set ``key`` of the JSON object in ``path`` (a model card) and write it back whole
+    (``write_text``); a missing file is started empty with ``create``, else left alone.
+    Returns whether it was written."""
+    import json
+
+    path = Path(path)
+    if not path.is_file() and not create:
+        return False
+    doc = json.loads(path.read_text()) if path.is_file() else {}
+    doc[key] = value
+    write_text(path, json.dumps(doc, indent=1))
+    return True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from live import __version__
@@ -291,12 +290,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.card:
         from live.model import default_model_path
 
-        card = Path(args.model or default_model_path()).with_suffix(".json")
-        doc = json.loads(card.read_text()) if card.exists() else {}
-        doc["evaluation"] = {"command": "sideman " + " ".join(sys.argv[1:]), **result}
-        from live.atomicfile import write_text
+        from live.atomicfile import update_json
 
-        write_text(card, json.dumps(doc, indent=1))
+        card = Path(args.model or default_model_path()).with_suffix(".json")
+        update_json(card, "evaluation", {"command": "sideman " + " ".join(sys.argv[1:]), **result}, create=True)
         print(f"recorded the results in the model card {card}")
     return 0
 

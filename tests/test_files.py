@@ -445,3 +445,20 @@ def test_a_full_disk_during_a_live_take_is_said_once_and_the_writer_goes_on(tmp_
         rec.add(2, MUSICIAN, 0x80, 60, 0)
     assert len(read_journal(tmp_path / "ok.journal")[1]) == 2
     j.close(remove=True)
+
+
+def test_a_model_card_section_is_set_and_the_rest_kept(tmp_path):
+    """The training stages and `sideman eval --card` record their section in the card
+    (live.atomicfile.update_json): the other sections stay, a missing card is started only
+    where asked, and the file is replaced whole."""
+    import json
+
+    from live.atomicfile import update_json
+
+    card = tmp_path / "accompanist.json"
+    assert not update_json(card, "packed", {"a": 1}) and not card.exists()
+    assert update_json(card, "evaluation", {"pieces": 3}, create=True)
+    assert update_json(card, "packed", {"a": 1})
+    assert update_json(card, "evaluation", {"pieces": 4})
+    assert json.loads(card.read_text()) == {"evaluation": {"pieces": 4}, "packed": {"a": 1}}
+    assert [p.name for p in tmp_path.iterdir()] == ["accompanist.json"]  # no temp file left

@@ -21,7 +21,6 @@ Thread: offline only.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -236,13 +235,9 @@ def add_ahead(model: Path, data: Path, out: Path | None = None, card: Path | Non
                             f"--out DATA.npz && python -m live.train.ahead --data DATA.npz --model {model} "
                             f"--steps {steps} --hidden {hidden} --epochs {epochs} --seed {seed} "
                             f"--transpose {transpose}"}
-    card = card or out.with_suffix(".json")
-    if card.is_file():
-        from live.atomicfile import write_text
+    from live.atomicfile import update_json
 
-        doc = json.loads(card.read_text())
-        doc["ahead"] = section
-        write_text(card, json.dumps(doc, indent=1))
+    update_json(card or out.with_suffix(".json"), "ahead", section)
     return section
 
 

@@ -32,7 +32,6 @@ and reports how far they drift apart; ``pack`` records it in the model card.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -264,13 +263,9 @@ def pack(model: Path, out: Path, card: Path | None = None, bits: int | None = BI
              f"{section['bytes'][0] / 1e6:.2f} -> {section['bytes'][1] / 1e6:.2f} MB; against the float model "
              f"over {check['steps']} steps: chord top-1 agrees {check['chord_top1_agree']:.1%}, "
              f"max |diff| {check['max_abs_diff']}")
-    card = card or out.with_suffix(".json")
-    if card.is_file():
-        from live.atomicfile import write_text
+    from live.atomicfile import update_json
 
-        doc = json.loads(card.read_text())
-        doc["packed"] = section
-        write_text(card, json.dumps(doc, indent=1))
+    update_json(card or out.with_suffix(".json"), "packed", section)
     return section
 
 
