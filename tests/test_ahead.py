@@ -12,8 +12,9 @@ import pytest
 torch = pytest.importorskip("torch", reason="the training extra (torch) is not installed")
 pytest.importorskip("onnx")
 
-from live.train.ahead import ahead_targets, collect_states, graft, soft_nll, train_head  # noqa: E402
-from live.train.train import Piece, export_onnx, train  # noqa: E402
+from live.train.ahead import ahead_targets, graft, soft_nll  # noqa: E402
+from live.train.train import Piece  # noqa: E402
+from modeltools import toy_model  # noqa: E402 (tests/)
 
 RNG = np.random.default_rng(3)
 
@@ -33,11 +34,7 @@ def scale_piece(bars: int) -> Piece:
 def grafted(tmp_path_factory):
     out = tmp_path_factory.mktemp("ahead")
     pieces = [scale_piece(8) for _ in range(8)]
-    net, _ = train(pieces, pieces[:1], minutes=1.0, max_steps=30, hidden=32, batch=8, progress=lambda *_: None)
-    plain = out / "plain.onnx"
-    export_onnx(net, plain)
-    states = collect_states(plain, pieces, progress=lambda *_: None)
-    head = train_head(states, pieces, steps=4, hidden=16, epochs=150, progress=lambda *_: None)
+    plain, head, states = toy_model(out, pieces, hidden=32, head_epochs=150)
     with_head = out / "with_head.onnx"
     err = graft(plain, head, with_head)
     return plain, with_head, head, pieces, states, err

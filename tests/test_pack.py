@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the training extra (torch) is not installed")
 onnx = pytest.importorskip("onnx")
 
-from live.train.ahead import collect_states, graft, train_head  # noqa: E402
+from live.train.ahead import graft  # noqa: E402
 from live.train.pack import (  # noqa: E402
     BITS,
     FLOAT_NAME,
@@ -22,7 +22,8 @@ from live.train.pack import (  # noqa: E402
     pack_graph,
     quantize_blocks,
 )
-from live.train.train import Piece, export_onnx, train  # noqa: E402
+from live.train.train import Piece  # noqa: E402
+from modeltools import toy_model  # noqa: E402 (tests/)
 
 RNG = np.random.default_rng(11)
 NAMES = ["chord_logits", "bass_logits", "mel_logits", "h_out", "ahead_logits"]
@@ -44,12 +45,7 @@ def tune(bars: int) -> Piece:
 def models(tmp_path_factory):
     """A tiny exported model with the look-ahead head, and its two packings."""
     out = tmp_path_factory.mktemp("pack")
-    pieces = [tune(8) for _ in range(8)]
-    net, _ = train(pieces, pieces[:1], minutes=1.0, max_steps=30, hidden=64, batch=8, progress=lambda *_: None)
-    plain = out / "plain.onnx"
-    export_onnx(net, plain)
-    head = train_head(collect_states(plain, pieces, progress=lambda *_: None), pieces, steps=4, hidden=16,
-                      epochs=20, progress=lambda *_: None)
+    plain, head, _ = toy_model(out, [tune(8) for _ in range(8)], hidden=64, head_epochs=20)
     fp32 = out / FLOAT_NAME
     graft(plain, head, fp32)
     (out / "accompanist.json").write_text(json.dumps({"model": "accompanist.onnx"}))
