@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("music21", reason="music21 is not installed (pip install music21); the data tests need it")
 pytest.importorskip("mido", reason="mido is not installed")
 
-from kernels.chords import QUALITIES  # noqa: E402
+from kernels.chords import QUALITIES, chord_symbol  # noqa: E402
 from live.errors import InputFileError  # noqa: E402
 from live.train import data as D  # noqa: E402
 
@@ -315,6 +315,24 @@ def test_cache_skips_rebuild_when_sources_and_limit_match(tmp_path):
     D.build_dataset(["pop909"], out, DATA, limit=2, progress=None)
     assert len(D.load_dataset(out)) == 2
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_music21s_lead_sheets_give_their_chord_symbols(tmp_path):
+    """The ``leadsheets`` source: music21's two bundled lead sheets, melody and chords from
+    the sheet (both open in F: Foster's I-IV-I, Berlin's I-V7)."""
+    out = D.build_dataset(["leadsheets"], tmp_path / "lead.npz", progress=None)
+    ds = D.load_dataset(out)
+    pieces = {p.piece_id: p for sp in ("train", "val", "test") for p in ds.split(sp)}
+    assert set(pieces) == {"leadsheets/fosterBrownHair.mxl", "leadsheets/berlinAlexandersRagtime.mxl"}
+    for pid, want in (("leadsheets/fosterBrownHair.mxl", ["F", "Bb"]),
+                      ("leadsheets/berlinAlexandersRagtime.mxl", ["F", "C7"])):
+        p = pieces[pid]
+        c = np.asarray(p.chord)
+        changes = c[np.r_[True, c[1:] != c[:-1]]]
+        named = [chord_symbol(int(x) // 13, int(x) % 13, -1) for x in changes if x != D.N_CHORD][:2]
+        assert p.has_chords and named == want, (pid, named)
+        assert (np.asarray(p.mel) >= 0).mean() > 0.5
+    assert D.counts(ds)["leadsheets"]["chord_share"] > 0.9
 
 
 def test_unknown_source_and_bad_file(tmp_path):

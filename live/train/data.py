@@ -55,6 +55,11 @@ Sources
   texts are annotations ("Slow", "collected by ..."), not chords, and are dropped; tunes with
   no meter ("M: none") are skipped. They teach the model's melody continuation (the note that
   comes next), which the live decoder uses to choose chords.
+- ``leadsheets``: music21's bundled lead sheets (two MusicXML songs with chord symbols:
+  Berlin's "Alexander's Ragtime Band", Foster's "Jeanie with the Light Brown Hair"); melody
+  and chords from the sheet, key by music21's analysis. They stand for no style of the
+  shipped model's (the "other" token) and are too few to train one; the source is there so
+  a pipeline run can read every bundled corpus with chords.
 - ``folder:/path``: see :func:`load_folder`.
 
 Thread: offline only (the training command); nothing here is called on a live thread.
@@ -86,7 +91,7 @@ STEP_KEYS = ("mel", "mel_on", "mel_pitch", "chord", "bass", "pos")
 _STEP_DTYPES = {"mel": np.int8, "mel_on": np.int8, "mel_pitch": np.int8, "chord": np.int16,
                 "bass": np.int8, "pos": np.int8}
 SPLITS = ("train", "val", "test")
-SOURCES = ("pop909", "nottingham", "bach", "essen", "oneills", "ryans")
+SOURCES = ("pop909", "nottingham", "bach", "essen", "oneills", "ryans", "leadsheets")
 #: music21's bundled folk-tune corpora (ABC, melody only), by source name.
 M21_FOLK = {"essen": "essenFolksong", "oneills": "oneills1850", "ryans": "ryansMammoth"}
 MAX_STEPS_PER_BAR = 16
@@ -756,6 +761,24 @@ def _items_m21_folk(source: str, stats: Counter) -> list[_Item]:
     return items
 
 
+def _items_leadsheets() -> list[_Item]:
+    """music21's bundled lead sheets (MusicXML with chord symbols), ids "leadsheets/<file>"."""
+    import music21
+
+    root = Path(music21.__path__[0]) / "corpus" / "leadSheet"
+    files = sorted(f for f in root.iterdir() if f.suffix.lower() in _M21_EXT) if root.is_dir() else []
+    if not files:
+        raise InputFileError(f"{root}: no lead sheets in music21's corpus")
+
+    def load(f, pid):
+        from music21 import converter
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _m21_piece(converter.parse(f), "leadsheets", pid, analyze_key=True)
+    return [_Item(f"leadsheets/{f.name}", lambda f=f, pid=f"leadsheets/{f.name}": load(f, pid), str(f))
+            for f in files]
+
+
 def _items_bach() -> list[_Item]:
     from music21 import corpus
 
@@ -1029,6 +1052,8 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
             items = _items_bach()
         elif s in M21_FOLK:
             items = _items_m21_folk(s, stats)
+        elif s == "leadsheets":
+            items = _items_leadsheets()
         else:
             items = None
         progress(f"{s}: reading")
@@ -1062,7 +1087,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m live.train.data --sources pop909,nottingham,bach --out data.npz [--limit N]``."""
     ap = argparse.ArgumentParser(prog="python -m live.train.data", description=__doc__.split("\n")[0])
     ap.add_argument("--sources", default="pop909,nottingham,bach",
-                    help="comma-separated: pop909, nottingham, bach, essen, oneills, ryans, folder:/path")
+                    help="comma-separated: pop909, nottingham, bach, essen, oneills, ryans, leadsheets, "
+                         "folder:/path")
     ap.add_argument("--out", type=Path, required=True, help="the .npz to write")
     ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     ap.add_argument("--limit", type=int, default=None, help="first N pieces per source")
