@@ -272,14 +272,29 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     return 0
 
 
+EVAL_SOURCES = "pop909,nottingham,bach"
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from live.errors import InputFileError
     from live.evaluate import run_eval, table, write_chart, write_result
-    from live.train.data import build_dataset
+    from live.train.data import build_dataset, load_dataset
 
-    data = build_dataset(args.sources.split(","), Path(args.data), limit=args.data_limit, progress=_progress,
-                         as_played=args.as_played)
+    data = None
+    if args.sources is None and Path(args.data).is_file():  # a dataset the user built: read it as it is
+        try:
+            meta = load_dataset(Path(args.data)).meta
+        except InputFileError:
+            meta = None
+        if meta is not None and bool(meta.get("as_played")) == args.as_played \
+                and args.data_limit in (None, meta.get("limit")):
+            data = Path(args.data)
+            _progress(f"{data}: sources {','.join(meta.get('sources') or [])} (as built; --sources rebuilds it)")
+    if data is None:
+        data = build_dataset((args.sources or EVAL_SOURCES).split(","), Path(args.data), limit=args.data_limit,
+                             progress=_progress, as_played=args.as_played)
     result = run_eval(data, model=args.model, split=args.split, limit=args.limit, progress=_progress)
     print(table(result))
     if args.json:
@@ -424,7 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     default_data = "sideman-data.npz"
     p = sub.add_parser("eval", help="model vs rules vs the score's chords on held-out pieces")
     p.add_argument("--data", default=default_data, help="dataset .npz (built from --sources if missing)")
-    p.add_argument("--sources", default="pop909,nottingham,bach")
+    p.add_argument("--sources", help=f"the sources to build --data from (default {EVAL_SOURCES}); given, a "
+                                     "dataset built from others is rebuilt; left out, an existing one is read "
+                                     "as it is")
     p.add_argument("--data-limit", type=int, help="pieces per source when building the dataset")
     p.add_argument("--as-played", action="store_true",
                    help="the folk tunes with their repeats expanded, as a musician plays them (a band that "

@@ -124,6 +124,31 @@ def summarize(ms: list[dict]) -> dict:
     }
 
 
+def against_reference(model: list[dict], ref: list[dict], resamples: int = 2000, seed: int = 0) -> dict:
+    """The model's note-in-chord minus the reference's, and its chord changes over the
+    reference's, on the same pieces (``metrics`` of each, in the same order), with 95%
+    intervals from a paired bootstrap over the pieces (the pieces are what varies from one
+    test set to another: a tune is drawn whole, for both accompanists at once)."""
+    if len(model) != len(ref) or not model:
+        raise ValueError(f"against_reference: {len(model)} model and {len(ref)} reference pieces")
+    cols = ("inside", "melody_steps", "changes")
+    m = np.array([[x[k] for k in cols] for x in model], np.float64)
+    r = np.array([[x[k] for k in cols] for x in ref], np.float64)
+
+    def stats(w):  # w: how often each piece is drawn
+        sm, sr = w @ m, w @ r
+        return sm[0] / max(sm[1], 1.0) - sr[0] / max(sr[1], 1.0), sm[2] / max(sr[2], 1.0)
+
+    rng = np.random.default_rng(seed)
+    draws = np.array([stats(np.bincount(rng.integers(0, len(model), len(model)), minlength=len(model)))
+                      for _ in range(resamples)])
+    diff, ratio = stats(np.ones(len(model)))
+    lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
+    return {"note_in_chord_diff": float(diff), "note_in_chord_diff_ci95": [float(lo[0]), float(hi[0])],
+            "changes_ratio": float(ratio), "changes_ratio_ci95": [float(lo[1]), float(hi[1])],
+            "resamples": resamples, "seed": seed}
+
+
 def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limit: int | None = None,
              sources: list[str] | None = None, decoder: dict | None = None, progress=print) -> dict:
     """Measure the accompanists on the pieces of ``split`` that have chords.
@@ -198,6 +223,8 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
             if name == "model (online)":
                 entry["nll_per_step"] = nll_sum[src] / nll_n[src]
             result["by_source"].setdefault(src, {})[name] = entry
+    for src, ms in rows["model (online)"].items():  # is the online band above the score's chords?
+        result["by_source"][src]["model (online)"]["vs_reference"] = against_reference(ms, rows["reference"][src])
     return result
 
 
@@ -211,6 +238,14 @@ def table(result: dict) -> str:
             lines.append(f"| {label} | {name} | {e['pieces']} | {nll} | {e['note_in_chord']:.3f} | "
                          f"{e['root_accuracy']:.3f} | {e['chord_accuracy']:.3f} | {e['changes_per_bar']:.2f} | "
                          f"{e.get('changes_per_minute', float('nan')):.1f} | {e['held_note_changes_per_bar']:.2f} |")
+    for src, by in result["by_source"].items():
+        v = by.get("model (online)", {}).get("vs_reference")
+        if v:
+            lo, hi = v["note_in_chord_diff_ci95"]
+            rlo, rhi = v["changes_ratio_ci95"]
+            lines.append(f"{src}: online model - reference note-in-chord {v['note_in_chord_diff']:+.3f} "
+                         f"(95% CI {lo:+.3f} to {hi:+.3f} over pieces), chord changes x{v['changes_ratio']:.2f} "
+                         f"({rlo:.2f} to {rhi:.2f})")
     return "\n".join(lines)
 
 

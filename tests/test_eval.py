@@ -1,0 +1,73 @@
+"""``sideman eval`` end to end on music21's lead sheets, and the paired bootstrap that says
+whether the online band is above the score's chords or only seems so on these pieces."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("music21", reason="music21 is not installed: the eval reads a dataset built with it")
+
+from live.evaluate import against_reference  # noqa: E402
+
+
+def piece(inside: int, steps: int, changes: int) -> dict:
+    return {"inside": inside, "melody_steps": steps, "changes": changes}
+
+
+def test_the_bootstrap_interval_holds_the_difference_and_is_seeded():
+    rng = np.random.default_rng(0)
+    ref = [piece(int(rng.integers(60, 90)), 100, int(rng.integers(8, 12))) for _ in range(60)]
+    same = against_reference(ref, ref)
+    assert same["note_in_chord_diff"] == 0.0 and same["note_in_chord_diff_ci95"] == [0.0, 0.0]
+    assert same["changes_ratio"] == 1.0
+    # a band 5 points better on every piece, changing chord 1.2x as often: the interval says so
+    better = [piece(r["inside"] + 5, 100, round(r["changes"] * 1.2)) for r in ref]
+    v = against_reference(better, ref)
+    assert v["note_in_chord_diff"] == pytest.approx(0.05)
+    lo, hi = v["note_in_chord_diff_ci95"]
+    assert lo <= 0.05 <= hi and lo > 0.0
+    assert 1.1 < v["changes_ratio_ci95"][0] <= v["changes_ratio"] <= v["changes_ratio_ci95"][1] < 1.3
+    # a band better on some pieces and worse on others, by a little: the interval spans 0
+    mixed = [piece(r["inside"] + (6 if i % 2 else -5), 100, r["changes"]) for i, r in enumerate(ref)]
+    m = against_reference(mixed, ref)
+    assert m["note_in_chord_diff_ci95"][0] < 0.0 < m["note_in_chord_diff_ci95"][1]
+    assert against_reference(mixed, ref) == m  # seeded
+    with pytest.raises(ValueError, match="2 model and 3 reference"):
+        against_reference(ref[:2], ref[:3])
+
+
+def test_sideman_eval_on_a_lead_sheet_writes_the_table_the_json_the_chart_and_the_card(tmp_path):
+    from live.model import default_model_path
+    from live.train.data import build_dataset
+    from live.train.pack import FLOAT_NAME
+
+    data = build_dataset(["leadsheets"], tmp_path / "lead.npz", progress=None)
+    models = tmp_path / "models"
+    models.mkdir()
+    shipped = default_model_path()
+    for f in (shipped, shipped.with_name(FLOAT_NAME), shipped.with_suffix(".json")):
+        shutil.copy(f, models / f.name)
+    out = tmp_path / "eval.json"
+    r = subprocess.run([sys.executable, "-m", "live.cli", "eval", "--data", str(data), "--split", "val",
+                        "--model", str(models / "accompanist.onnx"), "--json", str(out), "--card"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| leadsheets | model (online) |" in r.stdout and "95% CI" in r.stdout
+    assert "sources leadsheets (as built" in r.stdout  # the dataset given is read, not rebuilt
+    res = json.loads(out.read_text())
+    online = res["by_source"]["leadsheets"]["model (online)"]
+    ref = res["by_source"]["leadsheets"]["reference"]
+    assert res["pieces"] == 1 and ref["note_in_chord"] > 0.5
+    v = online["vs_reference"]
+    assert v["note_in_chord_diff"] == pytest.approx(online["note_in_chord"] - ref["note_in_chord"])
+    assert v["note_in_chord_diff_ci95"][0] == pytest.approx(v["note_in_chord_diff"])  # one piece: no spread
+    assert online["note_in_chord"] > res["by_source"]["leadsheets"]["rules"]["note_in_chord"] - 0.2
+    assert out.with_suffix(".png").stat().st_size > 1000
+    card = json.loads((models / "accompanist.json").read_text())
+    assert card["evaluation"]["by_source"] == res["by_source"] and "packed" in card and "ahead" in card
