@@ -188,6 +188,8 @@ def bench_kernels() -> dict:
     keys[[48, 52, 55, 76]] = 1
     zone_w = np.empty(12)
     t_mid = int(snap_on[48, 0])
+    cs_in, cs_first = logits[:1].copy(), np.zeros(C, np.float32)
+    cs_lp, cs_score = np.zeros((1, C), np.float32), np.zeros((1, C), np.float32)
     cases = {
         "melody_at (64 onsets)": (lambda: choose.melody_at(snap_on, snap_off, 60, t_mid, t_mid + 12000),
                                   lambda: choose.melody_at_ref(snap_on, snap_off, 60, t_mid, t_mid + 12000)),
@@ -197,6 +199,8 @@ def bench_kernels() -> dict:
         "zone_summary": (lambda: listen.zone_summary(keys, 60, False, zone_w),
                          lambda: listen.zone_summary_ref(keys, 60, False, zone_w)),
         "argmax (157)": (lambda: choose.argmax(logits[0]), lambda: choose.argmax_ref(logits[0])),
+        "chord_scores (157)": (lambda: choose.chord_scores(cs_in, 156, cs_first, cs_lp, cs_score),
+                               lambda: choose.chord_scores_ref(cs_in, 156, cs_first, cs_lp, cs_score)),
         "fit_scores (the decoder's step)": (lambda: choose.fit_scores(*fit_args),
                                             lambda: choose.fit_scores_ref(*fit_args)),
         "softmax_at": (lambda: choose.softmax_at(logits[0], 5), lambda: choose.softmax_at_ref(logits[0], 5)),

@@ -13,8 +13,8 @@ from .bass import bass_note, bass_note_ref
 from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_classes,
                      chord_recognize, chord_symbol, parse_chord_symbol)
 from .chorddetect import keyboard_weights, single_finger_chord
-from .choose import (argmax, argmax_ref, fit_scores, fit_scores_ref, melody_at, melody_at_ref, softmax_at,
-                     softmax_at_ref)
+from .choose import (argmax, argmax_ref, chord_scores, chord_scores_ref, fit_scores, fit_scores_ref, melody_at,
+                     melody_at_ref, softmax_at, softmax_at_ref)
 from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
 from .listen import ring_tail, ring_tail_ref, zone_summary, zone_summary_ref
 from .memory import melody_token, recall, recall_ref, recall_votes, recall_votes_ref
@@ -31,7 +31,8 @@ __all__ = [
     "tempo_state", "tempo_update", "next_beat", "tap_tempo", "bass_note", "bass_note_ref",
     "melody_token", "recall", "recall_ref", "recall_votes", "recall_votes_ref",
     "fit_scores", "fit_scores_ref", "softmax_at", "softmax_at_ref", "melody_at", "melody_at_ref",
-    "argmax", "argmax_ref", "ring_tail", "ring_tail_ref", "zone_summary", "zone_summary_ref",
+    "argmax", "argmax_ref", "chord_scores", "chord_scores_ref",
+    "ring_tail", "ring_tail_ref", "zone_summary", "zone_summary_ref",
 ]
 
 
@@ -82,6 +83,8 @@ def warmup():
                20.0, np.zeros(12, dtype=np.float32), np.zeros(157, dtype=np.float32))
     softmax_at(np.zeros(157, dtype=np.float32), 0)
     argmax(np.zeros(157, dtype=np.float32))
+    f157 = np.zeros((1, 157), dtype=np.float32)
+    chord_scores(f157, 156, np.zeros(157, dtype=np.float32), f157.copy(), f157.copy())
     melody_at(np.zeros((1, 3), dtype=np.int64), np.full(1, -1, dtype=np.int64), 60, 0, 12000)
     ring = np.zeros(256, dtype=np.int64), np.zeros(256, dtype=np.int16)  # the listener's rings' dtypes
     ring_tail(ring[0], ring[1], ring[1], ring[0], 3, 2, np.empty((2, 3), dtype=np.int64), np.empty(2, dtype=np.int64))

@@ -32,6 +32,8 @@ import math
 import numba
 import numpy as np
 
+from .sampling import log_softmax, log_softmax_ref
+
 
 @numba.njit(nogil=True, cache=True)
 def _max(x, lo, hi):
@@ -106,6 +108,26 @@ def softmax_at_ref(x, c):
     """``softmax_at`` in numpy."""
     e = np.exp(x.astype(np.float64) - x.max())
     return float(e[c] / e.sum())
+
+
+@numba.njit(nogil=True, cache=True)
+def chord_scores(chord_logits, no_chord, first, lp, score):
+    """The chord head's row 0 made into the decoder's scores, in one call: the logits kept in
+    ``first`` (the proposal's probability and likelihood read them), ``no_chord`` masked to
+    -inf in place (a band keeps playing), log-softmaxed into ``lp`` (``sampling.log_softmax``)
+    and copied into ``score``, which ``fit_scores`` then adds to."""
+    first[:] = chord_logits[0]
+    chord_logits[0, no_chord] = -np.inf
+    log_softmax(chord_logits, lp)
+    score[0, :] = lp[0, :]
+
+
+def chord_scores_ref(chord_logits, no_chord, first, lp, score):
+    """``chord_scores`` in numpy."""
+    first[:] = chord_logits[0]
+    chord_logits[0, no_chord] = -np.inf
+    log_softmax_ref(chord_logits, lp)
+    score[:] = lp
 
 
 @numba.njit(nogil=True, cache=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import argmax, fit_scores, log_softmax, melody_at, melody_token, recall, recall_votes, softmax_at
+from kernels import (argmax, chord_scores, fit_scores, log_softmax, melody_at, melody_token, recall, recall_votes,
+                     softmax_at)
 from live.accompanist import Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 
@@ -349,10 +350,8 @@ class ChordDecoder:
             chord_logits, bass_logits, mel_logits, h1, ahead = self.rt.step_ahead(self.h, f)
         else:
             chord_logits, bass_logits, mel_logits, h1 = self.rt.step(self.h, f)
-        self.first_logits[:] = chord_logits[0]
-        chord_logits[0, NO_CHORD] = -np.inf  # a band keeps playing: "no chord" is not a choice
-        log_softmax(chord_logits, self.lp1)
-        self.score[:] = self.lp1
+        # logits kept, "no chord" masked (a band keeps playing), log-softmaxed into the score
+        chord_scores(chord_logits, NO_CHORD, self.first_logits, self.lp1, self.score)
         if self.look > 0 and self.R > 0:
             # the note at this step is not heard yet: draw candidates for it
             mel = self.mel_sampler.draw(np.repeat(mel_logits, self.R, axis=0), temperature=1.0)

@@ -549,3 +549,21 @@ def test_argmax_matches_numpy(seed, n, special):
     elif special == "nan":
         x[int(rng.integers(n))] = np.nan
     assert argmax(x) == argmax_ref(x)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([0.1, 5.0, 80.0]))
+def test_chord_scores_matches_its_reference(seed, scale):
+    from kernels.choose import chord_scores, chord_scores_ref
+
+    x = (np.random.default_rng(seed).standard_normal((1, 157)) * scale).astype(np.float32)
+    got, want = [x.copy(), np.zeros(157, np.float32), np.zeros((1, 157), np.float32),
+                 np.zeros((1, 157), np.float32)], [x.copy(), np.zeros(157, np.float32),
+                                                   np.zeros((1, 157), np.float32), np.zeros((1, 157), np.float32)]
+    chord_scores(got[0], 156, *got[1:])
+    chord_scores_ref(want[0], 156, *want[1:])
+    np.testing.assert_array_equal(got[1], x[0])  # the logits as they came
+    assert got[0][0, 156] == -np.inf and got[2][0, 156] == -np.inf
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(got[3], got[2])
+    assert abs(float(np.exp(got[2][0, :156].astype(np.float64)).sum()) - 1.0) < 1e-5
