@@ -142,6 +142,11 @@ def test_eight_bit_weights_follow_the_float_model(models):
         assert np.abs(got[k] - want[k]).max() < 0.1, k
     a = section["agreement"]
     assert a["chord_top1_agree"] >= 0.95 and a["steps"] == 512
+    # a model without the look-ahead head packs too, to its four outputs
+    _, plain, _, _ = models
+    m_plain = onnx.load(str(plain))
+    got, want = run(pack_graph(m_plain, BITS), f), run(m_plain, f)
+    assert list(got) == NAMES[:4] and all(np.abs(got[k] - want[k]).max() < 0.1 for k in NAMES[:4])
     card = json.loads((out / "accompanist.json").read_text())
     assert card["packed"] == section and "python -m live.train.pack" in section["reproduce"]
 
