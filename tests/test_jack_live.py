@@ -58,7 +58,12 @@ def _wait(pred, timeout: float, what: str, proc: subprocess.Popen | None = None,
 
 
 def jack_lsp(env: dict, *args: str) -> str:
-    return subprocess.run(["jack_lsp", *args], env=env, capture_output=True, text=True, timeout=10).stdout
+    """jack_lsp's listing; "" where it did not answer in 10 s (seen once, with the machine's two
+    cores saturated by another job while Sideman started): the caller's own deadline decides."""
+    try:
+        return subprocess.run(["jack_lsp", *args], env=env, capture_output=True, text=True, timeout=10).stdout
+    except subprocess.TimeoutExpired:
+        return ""
 
 
 def sideman_ports(env: dict) -> set[str]:
