@@ -292,16 +292,27 @@ def numba_cache_dirs() -> list[tuple[str, Path]]:
     return out
 
 
+def cached_kernels() -> int:
+    """How many compiled kernels numba's cache holds where it would look first (0: a cold
+    start compiles them all; -1: no folder numba could write)."""
+    for where, d in numba_cache_dirs():
+        if _writable(d):
+            return len(list(d.glob("*.nbi"))) if d.is_dir() else 0
+        if where == "NUMBA_CACHE_DIR":
+            break  # numba uses only this one when it is set
+    return -1
+
+
 def check_numba_cache() -> list[Check]:
     try:
         import numba
     except Exception as exc:
         return [Check("numba", FAIL, f"numba does not load: {exc}", "pip install --force-reinstall numba")]
     dirs = numba_cache_dirs()
+    n = cached_kernels()
     for where, d in dirs:
-        if _writable(d):
-            n = len(list(d.glob("*.nbi"))) if d.is_dir() else 0
-            warm = f"{n} kernels cached" if n else "empty: the first jam compiles the kernels (a few seconds)"
+        if n >= 0 and _writable(d):
+            warm = f"{n} kernels cached" if n else "empty: the first jam compiles the kernels (10-20 s)"
             return [Check("numba cache", OK, f"numba {numba.__version__}, {where}: {d} is writable ({warm})")]
         if where == "NUMBA_CACHE_DIR":
             break  # numba uses only this one when it is set

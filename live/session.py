@@ -206,8 +206,11 @@ def run_jam(rig, *, backend: str = "auto", midi_in: str | None = None,
     if input_file == "demo" or (input_file is None and backend == "offline" and not rig.chart):
         input_file = str(demo_path())
     perf = read_performance(input_file) if input_file else None
+    from live.doctor import cached_kernels
     from live.modes import band_setup
 
+    if cached_kernels() == 0:  # said before the wait, not after it
+        progress("first run: compiling the band's kernels (10-20 s; numba caches them for the runs after)")
     notes: list[str] = []
     setup = band_setup(rig, seed=seed, messages=notes, accompanist=accompanist)
     band_only = perf is None and backend == "offline"

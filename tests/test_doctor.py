@@ -143,3 +143,18 @@ def test_doctor_with_a_jack_server(jack_server):
     assert any(line.startswith("  ok    MIDI Jack") for line in lines)
     assert not any(line.startswith("  FAIL") for line in lines), text
     assert r.returncode == 0
+
+
+def test_a_cold_numba_cache_is_seen_before_the_first_jam_waits_on_it(monkeypatch, tmp_path):
+    """``cached_kernels``: 0 in an empty cache folder (the jam then says the first run
+    compiles), the count of compiled kernels otherwise, -1 where numba could write nowhere."""
+    cache = tmp_path / "nb"
+    monkeypatch.setattr(doctor, "numba_cache_dirs", lambda: [("NUMBA_CACHE_DIR", cache)])
+    assert doctor.cached_kernels() == 0
+    (cache / "choose.fit_scores-42.py311.nbi").write_bytes(b"")
+    (cache / "choose.fit_scores-42.py311.1.nbc").write_bytes(b"")
+    assert doctor.cached_kernels() == 1
+    (c,) = doctor.check_numba_cache()
+    assert c.level == OK and "1 kernels cached" in c.detail
+    monkeypatch.setattr(doctor, "_writable", lambda d: False)
+    assert doctor.cached_kernels() == -1
