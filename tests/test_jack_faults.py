@@ -87,9 +87,11 @@ def test_controller_lost_and_back(live_jam, tmp_path):  # noqa: F811 (a fixture)
     time.sleep(1.5)
     name = jam.ctl.name
     mark = jackd_log_size(jam.server)
+    # cleared before the unplug, not after: the supervisor may look (every 0.2 s) while close()
+    # runs, and note-offs heard before a clear would read as notes left sounding
+    jam.listener.clear()
     jam.ctl.close()  # unplugged, with four notes down
     t_gone = time.monotonic()
-    jam.listener.clear()
 
     def thru_hanging(heard):
         return [(c, n) for c, n in hanging_notes([(0x90, THRU, n, 90) for n in (48, 52, 55, 72)]
