@@ -164,25 +164,31 @@ def test_the_band_follows_jack_transport_stop_continue_and_start_again(live_jam,
                     f"channel {h.ch + 1} note {h.msg[1]} ended {h.t - stop:.3f} s after the Stop"
     xruns = sideman_xruns(jam.server, jam.xrun_mark)
     tol_ms = 8.0 + xruns * PERIOD * 1000.0 / SR
-    grid = tick_pos % 6 == 0  # the song's 16ths, counted from the Start
     kicks_in_bar: list[set[int]] = []
     for i, (kind, first, stop) in enumerate(runs):
         hits = [h for h in drums if first - 0.005 <= h.t < stop]
         assert hits, f"no drums in run {i + 1}"
-        # each hit against the nearest tick on the song's 16th grid
-        at = [int(np.flatnonzero(grid)[np.argmin(np.abs(tick_t[grid] - h.t))]) for h in hits]
-        err_ms = np.array([abs(tick_t[j] - h.t) for j, h in zip(at, hits, strict=True)]) * 1000.0
+        # the run's ticks fitted to a line (seconds per tick and where position 0 falls): each
+        # hit against the nearest 16th of that grid (6 ticks, counted from the Start). Not the
+        # nearest tick heard: a 16th the band had committed before the transport stopped sounds
+        # on time though its tick never came (jack_midi_clock sends no tick once stopped, and
+        # the Stop itself arrives a cycle or more later on a VM that misses periods)
+        run = (tick_t >= first - 1e-6) & (tick_t <= stop)
+        per_tick, at0 = np.polyfit(tick_pos[run], tick_t[run], 1)
+        pos16 = [int(round((h.t - at0) / per_tick / 6.0)) * 6 for h in hits]
+        err_ms = np.array([abs(at0 + per_tick * p - h.t) for p, h in zip(pos16, hits, strict=True)]) * 1000.0
+        first_pos = int(tick_pos[run][0])
         print(f"run {i + 1} ({'Start' if kind == 0xFA else 'Continue'}): {len(hits)} drum hits, first at position "
-              f"{tick_pos[at[0]]} ticks, max {err_ms.max():.2f} ms from the 16th grid ({xruns} sideman xruns)")
+              f"{pos16[0]} ticks, max {err_ms.max():.2f} ms from the 16th grid ({xruns} sideman xruns)")
         # the hits on a run's first tick go out once Sideman has heard it (a block, a period
         # and the planner's reaction later, as in the test above); the rest are planned
         # ahead on the fitted ticks
-        on_first = np.array([abs(tick_t[j] - first) < 1e-6 for j in at])
+        on_first = np.array([p == first_pos for p in pos16])
         assert err_ms[on_first].max(initial=0.0) < 30.0 and err_ms[~on_first].max() < tol_ms, err_ms.round(2)
-        kicks_in_bar.append({int(tick_pos[j]) % 96 for j, h in zip(at, hits, strict=True) if h.msg[1] == 36})
+        kicks_in_bar.append({p % 96 for p, h in zip(pos16, hits, strict=True) if h.msg[1] == 36})
         if kind == 0xFA:  # bar 1: in with the first tick
-            assert tick_pos[at[0]] == 0 and abs(hits[0].t - first) < 0.03, (tick_pos[at[0]], hits[0].t - first)
+            assert pos16[0] == 0 and abs(hits[0].t - first) < 0.03, (pos16[0], hits[0].t - first)
         else:  # Continue: in place, not from the top
-            assert tick_pos[at[0]] > 24, tick_pos[at[0]]
+            assert pos16[0] > 24, pos16[0]
     # the kick keeps its place in the bar across the Continue
     assert kicks_in_bar[1] <= kicks_in_bar[0] | kicks_in_bar[2], kicks_in_bar
