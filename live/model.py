@@ -87,19 +87,22 @@ class ModelRuntime:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        def open_session(p: Path):
+            return ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+
         #: said once where the shipped model could not be loaded and its float twin plays instead
         self.note: str | None = None
         try:
-            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+            self.session = open_session(self.path)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             why = str(exc).splitlines()[0][:200]
             twin = self.path.with_name(FLOAT_MODEL)
-            if path is not None or not twin.is_file():
-                raise ModelError(f"{self.path}: not a valid ONNX model ({why})") from exc
             # the shipped, packed model needs ONNX Runtime >= 1.22 (8-bit MatMulNBits); the float
             # model it was packed from runs on any: the same band, a slower step
             try:
-                self.session = ort.InferenceSession(str(twin), opts, providers=["CPUExecutionProvider"])
+                if path is not None or not twin.is_file():
+                    raise  # a model the user named, or no twin: this model's own error
+                self.session = open_session(twin)
             except Exception:
                 raise ModelError(f"{self.path}: not a valid ONNX model ({why})") from exc
             self.note = (f"{self.path.name} did not load with onnxruntime {ort.__version__} ({why[:120]}); "
