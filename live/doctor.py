@@ -292,15 +292,25 @@ def numba_cache_dirs() -> list[tuple[str, Path]]:
     return out
 
 
+def _cache_dir() -> tuple[str, Path] | None:
+    """The folder numba caches the kernels in: the first writable one it tries, or None."""
+    for where, d in numba_cache_dirs():
+        if _writable(d):
+            return where, d
+        if where == "NUMBA_CACHE_DIR":
+            break  # numba uses only this one when it is set
+    return None
+
+
+def _cached_in(d: Path) -> int:
+    return len(list(d.glob("*.nbi"))) if d.is_dir() else 0
+
+
 def cached_kernels() -> int:
     """How many compiled kernels numba's cache holds where it would look first (0: a cold
     start compiles them all; -1: no folder numba could write)."""
-    for where, d in numba_cache_dirs():
-        if _writable(d):
-            return len(list(d.glob("*.nbi"))) if d.is_dir() else 0
-        if where == "NUMBA_CACHE_DIR":
-            break  # numba uses only this one when it is set
-    return -1
+    found = _cache_dir()
+    return -1 if found is None else _cached_in(found[1])
 
 
 def check_numba_cache() -> list[Check]:
@@ -308,15 +318,13 @@ def check_numba_cache() -> list[Check]:
         import numba
     except Exception as exc:
         return [Check("numba", FAIL, f"numba does not load: {exc}", "pip install --force-reinstall numba")]
-    dirs = numba_cache_dirs()
-    n = cached_kernels()
-    for where, d in dirs:
-        if n >= 0 and _writable(d):
-            warm = f"{n} kernels cached" if n else "empty: the first jam compiles the kernels (10-20 s)"
-            return [Check("numba cache", OK, f"numba {numba.__version__}, {where}: {d} is writable ({warm})")]
-        if where == "NUMBA_CACHE_DIR":
-            break  # numba uses only this one when it is set
-    tried = "; ".join(str(d) for _, d in dirs)
+    found = _cache_dir()
+    if found is not None:
+        where, d = found
+        n = _cached_in(d)
+        warm = f"{n} kernels cached" if n else "empty: the first jam compiles the kernels (10-20 s)"
+        return [Check("numba cache", OK, f"numba {numba.__version__}, {where}: {d} is writable ({warm})")]
+    tried = "; ".join(str(d) for _, d in numba_cache_dirs())
     return [Check("numba cache", WARN, f"no writable cache folder ({tried}): every start compiles the kernels again",
                   "export NUMBA_CACHE_DIR=~/.cache/sideman-numba (a folder you can write)")]
 
