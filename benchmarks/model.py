@@ -37,10 +37,14 @@ REPO = Path(__file__).resolve().parent.parent
 N = 2000
 
 
-def _stats(t: np.ndarray) -> dict:
-    """p50/p99/max of times in µs."""
-    return {"n": len(t), "p50_us": float(np.percentile(t, 50)), "p99_us": float(np.percentile(t, 99)),
-            "max_us": float(t.max())}
+def _stats(t: np.ndarray, split: bool = False) -> dict:
+    """p50/p99/max of times in µs; ``split``: also ``even`` and ``odd`` for the calls'
+    alternate halves."""
+    out = {"n": len(t), "p50_us": float(np.percentile(t, 50)), "p99_us": float(np.percentile(t, 99)),
+           "max_us": float(t.max())}
+    if split:
+        out["even"], out["odd"] = _stats(t[0::2]), _stats(t[1::2])
+    return out
 
 
 def timed(fn, n: int = N, warm: int = 100, split: bool = False) -> dict:
@@ -53,11 +57,7 @@ def timed(fn, n: int = N, warm: int = 100, split: bool = False) -> dict:
         t0 = time.perf_counter_ns()
         fn()
         t[i] = time.perf_counter_ns() - t0
-    t /= 1000.0
-    out = _stats(t)
-    if split:
-        out["even"], out["odd"] = _stats(t[0::2]), _stats(t[1::2])
-    return out
+    return _stats(t / 1000.0, split)
 
 
 def paired(fa, fb, n: int = N, warm: int = 100, split: bool = False, block: int = 1) -> tuple[dict, dict]:
@@ -78,13 +78,7 @@ def paired(fa, fb, n: int = N, warm: int = 100, split: bool = False, block: int 
                 t0 = time.perf_counter_ns()
                 f()
                 t[j] = time.perf_counter_ns() - t0
-    out = []
-    for t in (ta / 1000.0, tb / 1000.0):
-        st = _stats(t)
-        if split:
-            st["even"], st["odd"] = _stats(t[0::2]), _stats(t[1::2])
-        out.append(st)
-    return out[0], out[1]
+    return _stats(ta / 1000.0, split), _stats(tb / 1000.0, split)
 
 
 def bench_steps(model: Path, float_model: Path | None = None) -> dict:
@@ -341,15 +335,14 @@ def bench_cold_start() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from live.model import default_model_path
-    from live.train.pack import FLOAT_NAME
+    from live.model import FLOAT_MODEL, default_model_path
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.model")
     ap.add_argument("--model", default=str(default_model_path()))
     ap.add_argument("--float-model", help="the float model it was packed from (default: the one beside --model)")
     args = ap.parse_args(argv)
     model = Path(args.model)
-    float_model = Path(args.float_model) if args.float_model else model.with_name(FLOAT_NAME)
+    float_model = Path(args.float_model) if args.float_model else model.with_name(FLOAT_MODEL)
     res = {"benchmark": "model", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "hardware": {"cpu": _cpu(), "cores": __import__("os").cpu_count(), "python": platform.python_version()},
            "model": str(model)}

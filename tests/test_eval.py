@@ -43,15 +43,14 @@ def test_the_bootstrap_interval_holds_the_difference_and_is_seeded():
 
 
 def test_sideman_eval_on_a_lead_sheet_writes_the_table_the_json_the_chart_and_the_card(tmp_path):
-    from live.model import default_model_path
+    from live.model import FLOAT_MODEL, default_model_path
     from live.train.data import build_dataset
-    from live.train.pack import FLOAT_NAME
 
     data = build_dataset(["leadsheets"], tmp_path / "lead.npz", progress=None)
     models = tmp_path / "models"
     models.mkdir()
     shipped = default_model_path()
-    for f in (shipped, shipped.with_name(FLOAT_NAME), shipped.with_suffix(".json")):
+    for f in (shipped, shipped.with_name(FLOAT_MODEL), shipped.with_suffix(".json")):
         shutil.copy(f, models / f.name)
     out = tmp_path / "eval.json"
     r = subprocess.run([sys.executable, "-m", "live.cli", "eval", "--data", str(data), "--split", "val",

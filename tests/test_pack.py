@@ -15,13 +15,13 @@ onnx = pytest.importorskip("onnx")
 from live.train.ahead import graft  # noqa: E402
 from live.train.pack import (  # noqa: E402
     BITS,
-    FLOAT_NAME,
     agreement,
     dequantize_blocks,
     pack,
     pack_graph,
     quantize_blocks,
 )
+from live.model import FLOAT_MODEL  # noqa: E402
 from live.train.train import Piece  # noqa: E402
 from modeltools import toy_model  # noqa: E402 (tests/)
 
@@ -46,7 +46,7 @@ def models(tmp_path_factory):
     """A tiny exported model with the look-ahead head, and its two packings."""
     out = tmp_path_factory.mktemp("pack")
     plain, head, _ = toy_model(out, [tune(8) for _ in range(8)], hidden=64, head_epochs=20)
-    fp32 = out / FLOAT_NAME
+    fp32 = out / FLOAT_MODEL
     graft(plain, head, fp32)
     (out / "accompanist.json").write_text(json.dumps({"model": "accompanist.onnx"}))
     section = pack(fp32, out / "accompanist.onnx", progress=lambda *_: None)
@@ -180,11 +180,11 @@ def test_the_shipped_model_is_packed_from_the_shipped_float_model():
     from live.model import ModelRuntime, default_model_path
 
     packed = default_model_path()
-    fp32 = packed.with_name(FLOAT_NAME)
+    fp32 = packed.with_name(FLOAT_MODEL)
     assert fp32.is_file(), "the float model the packed one is made from is shipped beside it"
     card = json.loads(packed.with_suffix(".json").read_text())
     sec = card["packed"]
-    assert sec["from"] == FLOAT_NAME and f"{BITS}-bit" in sec["weights"]
+    assert sec["from"] == FLOAT_MODEL and f"{BITS}-bit" in sec["weights"]
     m = onnx.load(str(packed))
     assert any(n.op_type == "MatMulNBits" for n in m.graph.node)
     a = agreement(fp32, packed, steps=256)
@@ -221,10 +221,10 @@ def test_training_writes_the_float_model_the_packed_model_and_one_card(tmp_path)
     assert main(["--sources", f"folder:{songs}", "--data", str(tmp_path / "data.npz"), "--out", str(out),
                  "--minutes", "0.5", "--max-steps", "4", "--hidden", "32", "--batch", "4"]) == 0
     card = json.loads((out / "accompanist.json").read_text())
-    assert card["packed"]["from"] == FLOAT_NAME and card["ahead"]["steps"] == 4
-    assert ModelRuntime(out / "accompanist.onnx").has_ahead and ModelRuntime(out / FLOAT_NAME).has_ahead
+    assert card["packed"]["from"] == FLOAT_MODEL and card["ahead"]["steps"] == 4
+    assert ModelRuntime(out / "accompanist.onnx").has_ahead and ModelRuntime(out / FLOAT_MODEL).has_ahead
     assert any(n.op_type == "MatMulNBits" for n in onnx.load(str(out / "accompanist.onnx")).graph.node)
-    assert not any(n.op_type == "MatMulNBits" for n in onnx.load(str(out / FLOAT_NAME)).graph.node)
+    assert not any(n.op_type == "MatMulNBits" for n in onnx.load(str(out / FLOAT_MODEL)).graph.node)
 
 
 def test_where_the_packed_model_does_not_load_its_float_twin_plays_and_says_so(models, tmp_path, monkeypatch):
@@ -242,16 +242,16 @@ def test_where_the_packed_model_does_not_load_its_float_twin_plays_and_says_so(m
     monkeypatch.setattr(lm, "default_model_path", lambda: packed)
     with pytest.raises(ModelError, match="the float model|not a valid ONNX model"):
         lm.ModelRuntime()  # no float twin beside it: the error as before
-    shutil.copy(fp32, tmp_path / FLOAT_NAME)
+    shutil.copy(fp32, tmp_path / FLOAT_MODEL)
     rt = lm.ModelRuntime()
-    assert rt.path == tmp_path / FLOAT_NAME and "accompanist.onnx did not load" in rt.note
+    assert rt.path == tmp_path / FLOAT_MODEL and "accompanist.onnx did not load" in rt.note
     with pytest.raises(ModelError, match="not a valid ONNX model"):
         lm.ModelRuntime(packed)  # named by the user: no substitute
     messages: list[str] = []
     make = lm.model_factory(SimpleNamespace(accompanist="model", style="folk"), messages=messages)
-    assert make is not None and make.runtime.path.name == FLOAT_NAME
-    assert len(messages) == 1 and FLOAT_NAME in messages[0]
+    assert make is not None and make.runtime.path.name == FLOAT_MODEL
+    assert len(messages) == 1 and FLOAT_MODEL in messages[0]
     from live import doctor
 
     (check,) = doctor.check_model()
-    assert check.level == doctor.WARN and FLOAT_NAME in check.detail and "onnxruntime>=1.22" in check.fix
+    assert check.level == doctor.WARN and FLOAT_MODEL in check.detail and "onnxruntime>=1.22" in check.fix

@@ -39,8 +39,6 @@ import numpy as np
 
 from live.model import FLOAT_MODEL
 
-#: Where the float model lives beside the packed one (``live/models``).
-FLOAT_NAME = FLOAT_MODEL
 BITS, BLOCK, ACCURACY_LEVEL = 8, 32, 4
 _EMB = (("prev_mel", "net.e_prev_mel.weight"), ("prev_on", "net.e_prev_on.weight"),
         ("prev_chord", "net.e_chord.weight"), ("pos", "net.e_pos.weight"), ("style", "net.e_style.weight"),
@@ -271,7 +269,7 @@ def pack(model: Path, out: Path, card: Path | None = None, bits: int | None = BI
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m live.train.pack", description=__doc__.split("\n")[0])
-    ap.add_argument("--model", type=Path, required=True, help=f"the exported float model ({FLOAT_NAME})")
+    ap.add_argument("--model", type=Path, required=True, help=f"the exported float model ({FLOAT_MODEL})")
     ap.add_argument("--out", type=Path, required=True, help="where to write the packed model")
     ap.add_argument("--card", type=Path, help="the model card to record it in (default: the .json beside --out)")
     ap.add_argument("--float", action="store_true", help="lean graph only, float weights (equal to the export)")

@@ -16,7 +16,7 @@ the best epoch kept; then ONNX export and a parity check between PyTorch and ONN
 Runtime. ``--device cuda`` trains the same model on a GPU. Stage two then trains the
 look-ahead head on the frozen model and grafts it into the graph (``live.train.ahead``;
 ``--ahead-steps 0`` skips it), and stage three packs the float model (``accompanist-fp32.onnx``)
-into the one the live engine loads (``accompanist.onnx``: a lean graph with 8-bit GRU weights,
+into the one the live engine loads (``accompanist.onnx``: a lean graph with 8-bit weights,
 ``live.train.pack``).
 """
 
@@ -299,10 +299,11 @@ def main(argv: list[str] | None = None) -> int:
                          max_steps=args.max_steps, batch=args.batch, device=args.device,
                          chord_dropout=args.chord_dropout, melody_only_weight=args.melody_only_weight,
                          mel_loss=args.mel_loss)
-    from live.train.pack import FLOAT_NAME, pack
+    from live.model import FLOAT_MODEL
+    from live.train.pack import pack
 
     out = Path(args.out)
-    onnx_path = out / FLOAT_NAME  # the float export; the live engine's accompanist.onnx is packed from it
+    onnx_path = out / FLOAT_MODEL  # the float export; the live engine's accompanist.onnx is packed from it
     err = export_onnx(net, onnx_path)
     print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB); ONNX vs PyTorch max |diff| {err}")
     card = {"model": "accompanist.onnx", "architecture": f"GRU {net.layers}x{net.hidden}, eighth-note steps",
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         from live.train.ahead import add_ahead
 
         add_ahead(onnx_path, data, card=out / "accompanist.json", steps=args.ahead_steps, seed=args.seed)
-    pack(onnx_path, out / "accompanist.onnx")  # stage three: the lean graph, 8-bit GRU weights (adds to the card)
+    pack(onnx_path, out / "accompanist.onnx")  # stage three: the lean graph, 8-bit weights (adds to the card)
     return 0
 
 
