@@ -14,8 +14,10 @@ heard yet. ``fit_scores`` forecasts it, a chance per pitch class (``p_mel``):
 and adds ``fit * sum(tones[c] * p_mel)`` to each chord's score ``score[c]`` (``tones``:
 chords x 12, 1 where a pitch class is a tone of the chord's triad).
 
-``softmax_at(x, c)`` is the probability of class ``c`` under logits ``x``; ``argmax(x)`` is
-``np.argmax`` without its call overhead (the decoder's choice and bass note).
+``chord_scores`` turns the chord head's logits into the score ``fit_scores`` adds to (kept,
+"no chord" masked, log-softmax). ``softmax_at(x, c)`` is the probability of class ``c`` under
+logits ``x``; ``argmax(x)`` is ``np.argmax`` without its call overhead (the decoder's choice
+and bass note).
 
 ``melody_at`` reads the step's melody (pitch class, onset flag) from the listener's onsets,
 as the model's training data defines it: what the decoder feeds the model each step.
