@@ -47,13 +47,21 @@ def _stats(t: np.ndarray, split: bool = False) -> dict:
     return out
 
 
-def timed(fn, n: int = N, warm: int = 100, split: bool = False) -> dict:
+#: Bytes written before each call of a cache-cold timing: twice this VM's 2 MiB of L2 per core.
+FLUSH_BYTES = 4 << 20
+
+
+def timed(fn, n: int = N, warm: int = 100, split: bool = False, flush: np.ndarray | None = None) -> dict:
     """``_stats`` of ``n`` calls after ``warm``; ``split``: also ``even`` and ``odd`` for the
-    calls' alternate halves (``warm`` even keeps the call's parity)."""
+    calls' alternate halves (``warm`` even keeps the call's parity). ``flush``: an array
+    rewritten before each call, not timed (the call finds its data and the model's weights
+    evicted from the core's cache, as live, where decisions come 125 ms apart)."""
     for _ in range(warm):
         fn()
     t = np.empty(n)
     for i in range(n):
+        if flush is not None:
+            flush += 1.0
         t0 = time.perf_counter_ns()
         fn()
         t[i] = time.perf_counter_ns() - t0
@@ -229,12 +237,20 @@ def bench_kernels() -> dict:
 
 
 PARTS = ((0, "bass", 28, 55), (1, "comp", 52, 76), (2, "drums", 35, 81))
-MELODY = (72, 76, 79, 77, 74, 72, 71, 72)
+#: The decisions' melody: an 8-bar tune in eighths outlining C Am F G | C F G C, each note
+#: released as the next begins. (Until 2026-12-07 a 1-bar figure whose notes were never
+#: released: the listener heard every note still held, the band kept one chord, and the
+#: benchmark never timed a chord change.)
+MELODY = (72, 76, 79, 76, 72, 76, 79, 84, 81, 76, 72, 76, 81, 79, 76, 72,
+          77, 81, 84, 81, 77, 76, 74, 72, 74, 79, 83, 79, 74, 77, 79, 83,
+          84, 79, 76, 79, 72, 74, 76, 79, 77, 72, 69, 72, 77, 81, 79, 77,
+          79, 74, 71, 74, 79, 77, 74, 71, 72, 76, 79, 84, 79, 76, 72, 72)
 
 
 def _band(rt, style: int = 0, look: float = 0.0):
     """A model band's ``decide`` + ``commit`` for the next slot, as the planner calls them,
-    with a melody note every other slot (its own listener, decoder and slot count)."""
+    with a melody note every other slot (its own listener, decoder and slot count).
+    ``decide.changes`` counts the chord changes it committed."""
     from live.accompanist import PartInfo, SlotContext
     from live.listener import Listener
     from live.model import ChordDecoder, ModelAccompanist
@@ -246,13 +262,23 @@ def _band(rt, style: int = 0, look: float = 0.0):
     def decide():
         s = slot[0]
         if s % 2 == 0:
+            if s:
+                li.note_off(MELODY[(s // 2 - 1) % len(MELODY)], s * 6000 - 1)
             li.note_on(MELODY[(s // 2) % len(MELODY)], 90, s * 6000)
         ctx = SlotContext(slot=s, meter=4, style="pop", swing=0.0, mode="lead", snapshot=li.snapshot(), key=(0, 0),
                           frames_per_beat=24000.0, frame=s * 6000)
+        before = acc.chord
         acc.commit(acc.decide(ctx))
+        decide.changes += acc.chord != before
         slot[0] = s + 1
 
+    decide.changes, decide.slot = 0, slot
     return decide
+
+
+def _changes(band, r: dict) -> dict:
+    """``r`` with the chord changes per bar (16 slots) ``band`` committed, warm-up included."""
+    return r | {"chord_changes_per_bar": round(16.0 * band.changes / max(1, band.slot[0]), 3)}
 
 
 def _slots(r: dict) -> dict:
@@ -270,7 +296,7 @@ def bench_decision(model: Path, float_model: Path | None = None) -> dict:
     import gc
 
     rt = ModelRuntime(model, batch=ROLLOUTS)
-    pop, folk, look = _band(rt), _band(rt, style=1), _band(rt, look=0.5)
+    pop, folk, look, cold = _band(rt), _band(rt, style=1), _band(rt, look=0.5), _band(rt)
     twin = (_band(rt), _band(ModelRuntime(float_model, batch=ROLLOUTS))) \
         if float_model is not None and float_model.is_file() else None
     # as a jam does before its take (live.session): what is built so far leaves the collector's
@@ -278,9 +304,11 @@ def bench_decision(model: Path, float_model: Path | None = None) -> dict:
     gc.collect()
     gc.freeze()
     try:
-        res = {"decision_every_slot": _slots(timed(pop, 2000, split=True)),
-               "folk_policy": _slots(timed(folk, 2000, split=True)),
-               "with_anticipation": _slots(timed(look, 2000, split=True))}
+        res = {"decision_every_slot": _changes(pop, _slots(timed(pop, 2000, split=True))),
+               "folk_policy": _changes(folk, _slots(timed(folk, 2000, split=True))),
+               "with_anticipation": _changes(look, _slots(timed(look, 2000, split=True))),
+               "cache_cold": _changes(cold, _slots(timed(cold, 2000, split=True,
+                                                         flush=np.ones(FLUSH_BYTES // 8))))}
         if twin is not None:
             a, b = paired(*twin, 4000, split=True, block=50)
             res["packed_vs_float"] = {"packed": _slots(a), "float": _slots(b),
@@ -292,9 +320,14 @@ def bench_decision(model: Path, float_model: Path | None = None) -> dict:
         "goal_p99_us": 200,
         "note": "slots (16ths) alternate: even ones run the model (one ONNX step; with anticipation also a "
                 f"batch-{ROLLOUTS} step on sampled melody continuations), odd ones keep the chord; every "
-                "slot renders bass, comping and drums and takes a listener snapshot; decision_every_slot plays "
+                "slot renders bass, comping and drums and takes a listener snapshot; the melody is an 8-bar tune "
+                "in eighths, each note released as the next begins (chord_changes_per_bar: how often the band "
+                "changed chord, so the chord-change path is timed too); decision_every_slot plays "
                 "pop's policy, folk_policy the folk one (vote recall, the look-ahead head's output); each "
                 "also split into model_slots (the goal's 'model step + sampling + voicing') and keep_slots; "
+                f"cache_cold: pop's decisions with {FLUSH_BYTES >> 20} MiB written before each (not timed), so "
+                "each finds its code, data and the model's weights evicted from the core's L2, as live, where "
+                "slots come 125 ms apart and the audio runs between them (the others run back to back, hot); "
                 "packed_vs_float: the pop policy's decisions with the packed and the float model, in turns of "
                 "50 slots (each model alone in the cache, as live); the collector frozen first, as a jam does"}
 
@@ -373,12 +406,13 @@ def main(argv: list[str] | None = None) -> int:
         ref = (f"numpy {v['numpy']['p50_us']:7.1f} us  x{v['ratio_numpy_over_numba']:.1f}" if v["numpy"]
                else "(no numpy reference: the kernels' wrapper)")
         print(f"kernel {k:26s} numba {v['numba']['p50_us']:7.1f} us  {ref}")
-    for k in ("decision_every_slot", "folk_policy", "with_anticipation"):
+    for k in ("decision_every_slot", "folk_policy", "with_anticipation", "cache_cold"):
         d = res["decision"][k]
         m, kp = d["model_slots"], d["keep_slots"]
         print(f"planner decision ({k}) p50 {d['p50_us']:.0f} us  p99 {d['p99_us']:.0f} us  "
               f"max {d['max_us']:.0f} us; slots running the model p50 {m['p50_us']:.0f} p99 {m['p99_us']:.0f} us, "
-              f"keeping the chord p50 {kp['p50_us']:.0f} p99 {kp['p99_us']:.0f} us (goal p99 <= 200 us)")
+              f"keeping the chord p50 {kp['p50_us']:.0f} p99 {kp['p99_us']:.0f} us (goal p99 <= 200 us); "
+              f"{d['chord_changes_per_bar']:.2f} chord changes a bar")
     pf = res["decision"].get("packed_vs_float")
     if pf:
         print(f"decision, slots running the model, packed vs float (alternately): p50 "
