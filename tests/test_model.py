@@ -217,6 +217,20 @@ def test_shipped_model_loads_and_has_a_card():
     assert path.stat().st_size < 5_000_000
 
 
+def test_the_decision_benchmark_times_chord_changes():
+    """benchmarks.model times the planner's decisions over a tune; a band that keeps one
+    chord (its melody's notes never released, as until 2026-12-07) never times a change."""
+    from benchmarks.model import _band
+    from live.model import ROLLOUTS, ModelRuntime
+
+    rt = ModelRuntime(None, batch=ROLLOUTS)
+    for style in (0, 1):
+        band = _band(rt, style=style)
+        for _ in range(256):  # 16 bars of 16ths
+            band()
+        assert band.changes >= 8, f"style {style}: {band.changes} chord changes in 16 bars"
+
+
 def write_melody(path: Path, notes: list[tuple[float, float, int]], bpm: float = 120.0) -> Path:
     import mido
 
