@@ -316,8 +316,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from live.train.train import main as train_main
 
-    argv = ["--data", args.data, "--sources", args.sources, "--out", args.out, "--minutes", str(args.minutes),
-            "--seed", str(args.seed)]
+    argv = ["--data", args.data, "--out", args.out, "--minutes", str(args.minutes), "--seed", str(args.seed)]
+    if args.sources:
+        argv += ["--sources", args.sources]
     if args.limit:
         argv += ["--limit", str(args.limit)]
     if args.max_steps:
@@ -455,9 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("train", help="train the accompanist model (needs the training extra: torch, music21)")
-    p.add_argument("--data", default=default_data)
-    p.add_argument("--sources", default="pop909,nottingham,bach",
-                   help="pop909, nottingham, bach, folder:/path/to/midi-musicxml-abc (comma separated)")
+    p.add_argument("--data", default=default_data,
+                   help="a dataset .npz (read as built; built from --sources where missing), or a folder of MIDI, "
+                        "MusicXML or ABC files to train on (with --sources, added to them)")
+    p.add_argument("--sources", help="comma separated: pop909, nottingham, bach, essen, oneills, ryans, leadsheets, "
+                                     "folder:/path (default pop909,nottingham,bach; given, the dataset is rebuilt)")
     p.add_argument("--limit", type=int, help="pieces per source (a tiny run)")
     p.add_argument("--out", default="models", help="folder for accompanist.onnx and its card")
     p.add_argument("--minutes", type=float, default=20.0)

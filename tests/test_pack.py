@@ -192,31 +192,36 @@ def test_the_shipped_model_is_packed_from_the_shipped_float_model():
     assert ModelRuntime(packed).has_ahead
 
 
-def test_training_writes_the_float_model_the_packed_model_and_one_card(tmp_path):
-    """``python -m live.train.train`` end to end on a folder of MIDI files: export, the
-    look-ahead head, the packing; the packed model is the one the engine loads."""
+def write_songs(folder, n: int = 24):
+    """``n`` 8-bar MIDI songs (a melody track and a chord track, I-IV-V-I in key k)."""
     import mido
 
-    from live.model import ModelRuntime
-    from live.train.train import main
-
-    songs = tmp_path / "songs"
-    songs.mkdir()
-    for k in range(24):
+    folder.mkdir()
+    for k in range(n):
         mid = mido.MidiFile(type=1, ticks_per_beat=480)
         mel, chords = mido.MidiTrack(), mido.MidiTrack()
         for bar in range(8):
             root = (k + (0, 5, 7, 0)[bar % 4]) % 12
-            for n in (48, 52, 55):
-                chords.append(mido.Message("note_on", note=n + root, velocity=70, time=0))
-            for i, n in enumerate((48, 52, 55)):
-                chords.append(mido.Message("note_off", note=n + root, velocity=0, time=1920 if i == 0 else 0))
+            for n_ in (48, 52, 55):
+                chords.append(mido.Message("note_on", note=n_ + root, velocity=70, time=0))
+            for i, n_ in enumerate((48, 52, 55)):
+                chords.append(mido.Message("note_off", note=n_ + root, velocity=0, time=1920 if i == 0 else 0))
             for b in range(4):
-                n = 72 + (root + (0, 4, 7, 4)[(b + bar) % 4]) % 12
-                mel += [mido.Message("note_on", note=n, velocity=90, time=0),
-                        mido.Message("note_off", note=n, velocity=0, time=480)]
+                note = 72 + (root + (0, 4, 7, 4)[(b + bar) % 4]) % 12
+                mel += [mido.Message("note_on", note=note, velocity=90, time=0),
+                        mido.Message("note_off", note=note, velocity=0, time=480)]
         mid.tracks += [mel, chords]
-        mid.save(songs / f"song{k:02d}.mid")
+        mid.save(folder / f"song{k:02d}.mid")
+    return folder
+
+
+def test_training_writes_the_float_model_the_packed_model_and_one_card(tmp_path):
+    """``python -m live.train.train`` end to end on a folder of MIDI files: export, the
+    look-ahead head, the packing; the packed model is the one the engine loads."""
+    from live.model import ModelRuntime
+    from live.train.train import main
+
+    songs = write_songs(tmp_path / "songs")
     out = tmp_path / "models"
     assert main(["--sources", f"folder:{songs}", "--data", str(tmp_path / "data.npz"), "--out", str(out),
                  "--minutes", "0.5", "--max-steps", "4", "--hidden", "32", "--batch", "4"]) == 0
@@ -255,3 +260,25 @@ def test_where_the_packed_model_does_not_load_its_float_twin_plays_and_says_so(m
 
     (check,) = doctor.check_model()
     assert check.level == doctor.WARN and FLOAT_MODEL in check.detail and "onnxruntime>=1.22" in check.fix
+
+
+def test_sideman_train_on_a_folder_and_on_the_dataset_it_built(tmp_path):
+    """``sideman train --data DIR`` trains on a folder of MIDI files (issue 3; it crashed,
+    writing the default corpora's dataset over the folder), and an existing dataset given
+    without --sources is read as built, not rebuilt from the default corpora."""
+    from live.cli import main as sideman
+    from live.model import ModelRuntime
+    from live.train.train import main
+
+    songs = write_songs(tmp_path / "songs", 12)
+    out = tmp_path / "models"
+    assert sideman(["train", "--data", str(songs), "--out", str(out), "--minutes", "0.5", "--max-steps", "2"]) == 0
+    card = json.loads((out / "accompanist.json").read_text())
+    assert card["data"]["sources"] == [f"folder:{songs.resolve()}"]
+    assert sum(c["pieces"] for c in card["data"]["counts"].values()) == 12
+    assert "--max-steps 2" in card["reproduce"]
+    assert ModelRuntime(out / "accompanist.onnx").has_ahead
+    again = tmp_path / "again"
+    assert main(["--data", str(out / "data.npz"), "--out", str(again), "--max-steps", "1", "--hidden", "16",
+                 "--batch", "2", "--ahead-steps", "0"]) == 0
+    assert json.loads((again / "accompanist.json").read_text())["data"]["sources"] == [f"folder:{songs.resolve()}"]

@@ -268,12 +268,50 @@ def pieces_from_dataset(ds, split: str) -> list[Piece]:
     return out
 
 
+DEFAULT_SOURCES = "pop909,nottingham,bach"
+
+
+def dataset_for(data: Path, sources: str | None, limit: int | None, out: Path,
+                progress=print) -> tuple[Path, list[str]]:
+    """The dataset to train on and its sources. ``data`` a folder of MIDI, MusicXML or ABC
+    files: built from it (and ``sources``, where given) into ``out``/data.npz (the model's
+    folder), rebuilt every time (the folder may have changed). An existing dataset file with no
+    ``sources`` given: read as built (it used to be rebuilt from the default sources,
+    overwriting a dataset the user had built from others). Otherwise built from ``sources``
+    (default ``DEFAULT_SOURCES``), or reused where it was built from the same."""
+    from live.errors import InputFileError
+    from live.train.data import build_dataset, load_dataset
+
+    if data.is_dir():
+        names = [f"folder:{data.resolve()}"] + (sources.split(",") if sources else [])
+        out.mkdir(parents=True, exist_ok=True)
+        built = out / "data.npz"
+        built.unlink(missing_ok=True)
+        progress(f"training on the folder {data} ({', '.join(names)}); its dataset: {built}")
+        return build_dataset(names, built, limit=limit, progress=progress), names
+    if sources is None and data.is_file():
+        try:
+            meta = load_dataset(data).meta
+        except InputFileError:
+            meta = None
+        if meta is not None and limit in (None, meta.get("limit")):
+            names = list(meta.get("sources") or [])
+            progress(f"{data}: sources {','.join(names)} (as built; --sources rebuilds it)")
+            return data, names
+    names = (sources or DEFAULT_SOURCES).split(",")
+    return build_dataset(names, data, limit=limit, progress=progress), names
+
+
 def main(argv: list[str] | None = None) -> int:
-    from live.train.data import build_dataset, counts, load_dataset
+    from live.train.data import SOURCES as DATA_SOURCES
+    from live.train.data import counts, load_dataset
 
     ap = argparse.ArgumentParser(prog="python -m live.train.train")
-    ap.add_argument("--data", default="/tmp/sideman-data.npz", help="dataset .npz (built if missing)")
-    ap.add_argument("--sources", default="pop909,nottingham,bach")
+    ap.add_argument("--data", default="/tmp/sideman-data.npz",
+                    help="a dataset .npz (read as built; built from --sources where missing), or a folder of "
+                         "MIDI, MusicXML or ABC files to train on (with --sources, added to them)")
+    ap.add_argument("--sources", help=f"comma separated: {', '.join(DATA_SOURCES)}, folder:/path "
+                                      f"(default {DEFAULT_SOURCES}; given, the dataset is rebuilt from them)")
     ap.add_argument("--limit", type=int, help="pieces per source (tiny runs)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "models"))
     ap.add_argument("--minutes", type=float, default=20.0)
@@ -291,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="then train the look-ahead head (live.train.ahead) over this many steps; 0: none")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    data = build_dataset(args.sources.split(","), Path(args.data), limit=args.limit)
+    data, sources = dataset_for(Path(args.data), args.sources, args.limit, Path(args.out))
     ds = load_dataset(data)
     tr, va = pieces_from_dataset(ds, "train"), pieces_from_dataset(ds, "val")
     print(f"training on {len(tr)} pieces ({sum(len(p.mel) for p in tr)} steps), validating on {len(va)}")
@@ -307,12 +345,14 @@ def main(argv: list[str] | None = None) -> int:
     err = export_onnx(net, onnx_path)
     print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB); ONNX vs PyTorch max |diff| {err}")
     card = {"model": "accompanist.onnx", "architecture": f"GRU {net.layers}x{net.hidden}, eighth-note steps",
-            "data": {"sources": args.sources.split(","), "limit": args.limit, "counts": counts(ds)},
+            "data": {"sources": sources, "limit": args.limit, "counts": counts(ds)},
             "training": {"minutes": args.minutes, "seed": args.seed, "history": history,
                          "wall_s": round(time.monotonic() - t0, 1)},
             "onnx_vs_torch_max_abs": err,
-            "reproduce": " ".join(["python -m live.train.train", f"--sources {args.sources}",
-                                   f"--minutes {args.minutes:g}", f"--seed {args.seed}",
+            "reproduce": " ".join(["python -m live.train.train", f"--sources {','.join(sources)}",
+                                   f"--minutes {args.minutes:g}"]
+                                  + ([f"--max-steps {args.max_steps}"] if args.max_steps else [])
+                                  + [f"--seed {args.seed}",
                                    f"--hidden {args.hidden}", f"--batch {args.batch}", f"--device {args.device}",
                                    f"--chord-dropout {args.chord_dropout:g}",
                                    f"--melody-only-weight {args.melody_only_weight:g}",
