@@ -276,26 +276,16 @@ EVAL_SOURCES = "pop909,nottingham,bach"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import tempfile
     from pathlib import Path
 
-    from live.errors import InputFileError
     from live.evaluate import run_eval, table, write_chart, write_result
-    from live.train.data import build_dataset, load_dataset
+    from live.train.data import dataset_for
 
-    data = None
-    if args.sources is None and Path(args.data).is_file():  # a dataset the user built: read it as it is
-        try:
-            meta = load_dataset(Path(args.data)).meta
-        except InputFileError:
-            meta = None
-        if meta is not None and bool(meta.get("as_played")) == args.as_played \
-                and args.data_limit in (None, meta.get("limit")):
-            data = Path(args.data)
-            _progress(f"{data}: sources {','.join(meta.get('sources') or [])} (as built; --sources rebuilds it)")
-    if data is None:
-        data = build_dataset((args.sources or EVAL_SOURCES).split(","), Path(args.data), limit=args.data_limit,
-                             progress=_progress, as_played=args.as_played)
-    result = run_eval(data, model=args.model, split=args.split, limit=args.limit, progress=_progress)
+    with tempfile.TemporaryDirectory(prefix="sideman-eval-") as tmp:  # a folder's dataset lives here
+        data, _ = dataset_for(Path(args.data), args.sources, EVAL_SOURCES, limit=args.data_limit,
+                              as_played=args.as_played, folder_out=Path(tmp) / "data.npz", progress=_progress)
+        result = run_eval(data, model=args.model, split=args.split, limit=args.limit, progress=_progress)
     print(table(result))
     if args.json:
         write_result(result, Path(args.json))
@@ -439,7 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     default_data = "sideman-data.npz"
     p = sub.add_parser("eval", help="model vs rules vs the score's chords on held-out pieces")
-    p.add_argument("--data", default=default_data, help="dataset .npz (built from --sources if missing)")
+    p.add_argument("--data", default=default_data,
+                   help="a dataset .npz (read as built; built from --sources where missing), or a folder of MIDI, "
+                        "MusicXML or ABC files with chords to measure on (with --sources, added to them)")
     p.add_argument("--sources", help=f"the sources to build --data from (default {EVAL_SOURCES}); given, a "
                                      "dataset built from others is rebuilt; left out, an existing one is read "
                                      "as it is")

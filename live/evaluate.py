@@ -170,6 +170,11 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
         for p in pieces:
             by_src.setdefault(p.piece_id.split("/")[0], []).append(p)
         pieces = [p for ps in by_src.values() for p in ps[:limit]]
+    if not pieces:
+        from live.errors import InputFileError
+
+        raise InputFileError(f"{data}: no piece with chords in its {split!r} split (of "
+                             f"{len(ds.offsets) - 1} pieces; pieces are split by name, --split train|val|test)")
     rt = ModelRuntime(model, batch=ROLLOUTS)
     kw = dict(decoder or {})
     rows: dict[str, dict[str, list]] = {}

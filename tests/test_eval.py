@@ -70,3 +70,29 @@ def test_sideman_eval_on_a_lead_sheet_writes_the_table_the_json_the_chart_and_th
     assert out.with_suffix(".png").stat().st_size > 1000
     card = json.loads((models / "accompanist.json").read_text())
     assert card["evaluation"]["by_source"] == res["by_source"] and "packed" in card and "ahead" in card
+
+
+def test_sideman_eval_on_a_folder_of_songs_and_a_split_with_none(tmp_path):
+    """``sideman eval --data DIR``: the folder's songs with chords are measured (it used to
+    build the default corpora and crash writing their dataset over the folder); a split
+    that holds none of them is a clear error."""
+    from modeltools import write_songs
+
+    songs = write_songs(tmp_path / "songs", 6)
+    out = tmp_path / "eval.json"
+    r = subprocess.run([sys.executable, "-m", "live.cli", "eval", "--data", str(songs), "--split", "train",
+                        "--limit", "2", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res["pieces"] == 2 and len(res["by_source"]) == 1
+    row = next(iter(res["by_source"].values()))
+    assert row["reference"]["note_in_chord"] > 0.9  # the songs' melodies arpeggiate their chords
+    assert not list(songs.glob("*.npz")) and sorted(p.name for p in songs.iterdir())[0] == "song00.mid"
+    from live.train.data import build_dataset, load_dataset
+
+    ds = load_dataset(build_dataset([f"folder:{songs}"], tmp_path / "check.npz", progress=None))
+    empty = [s for s in ("val", "test") if s not in set(ds.arrays["split"].tolist())]
+    assert empty, "six songs all in val and test: pick another count"
+    r = subprocess.run([sys.executable, "-m", "live.cli", "eval", "--data", str(songs), "--split", empty[0]],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and f"no piece with chords in its '{empty[0]}' split" in r.stderr, r.stderr[-800:]

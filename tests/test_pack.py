@@ -23,7 +23,7 @@ from live.train.pack import (  # noqa: E402
 )
 from live.model import FLOAT_MODEL  # noqa: E402
 from live.train.train import Piece  # noqa: E402
-from modeltools import toy_model  # noqa: E402 (tests/)
+from modeltools import toy_model, write_songs  # noqa: E402 (tests/)
 
 RNG = np.random.default_rng(11)
 NAMES = ["chord_logits", "bass_logits", "mel_logits", "h_out", "ahead_logits"]
@@ -190,29 +190,6 @@ def test_the_shipped_model_is_packed_from_the_shipped_float_model():
     a = agreement(fp32, packed, steps=256)
     assert a["chord_top1_agree"] >= 0.97 and a["max_abs_diff"]["chord_logits"] < 0.2, a
     assert ModelRuntime(packed).has_ahead
-
-
-def write_songs(folder, n: int = 24):
-    """``n`` 8-bar MIDI songs (a melody track and a chord track, I-IV-V-I in key k)."""
-    import mido
-
-    folder.mkdir()
-    for k in range(n):
-        mid = mido.MidiFile(type=1, ticks_per_beat=480)
-        mel, chords = mido.MidiTrack(), mido.MidiTrack()
-        for bar in range(8):
-            root = (k + (0, 5, 7, 0)[bar % 4]) % 12
-            for n_ in (48, 52, 55):
-                chords.append(mido.Message("note_on", note=n_ + root, velocity=70, time=0))
-            for i, n_ in enumerate((48, 52, 55)):
-                chords.append(mido.Message("note_off", note=n_ + root, velocity=0, time=1920 if i == 0 else 0))
-            for b in range(4):
-                note = 72 + (root + (0, 4, 7, 4)[(b + bar) % 4]) % 12
-                mel += [mido.Message("note_on", note=note, velocity=90, time=0),
-                        mido.Message("note_off", note=note, velocity=0, time=480)]
-        mid.tracks += [mel, chords]
-        mid.save(folder / f"song{k:02d}.mid")
-    return folder
 
 
 def test_training_writes_the_float_model_the_packed_model_and_one_card(tmp_path):

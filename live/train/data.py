@@ -1006,6 +1006,38 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
     return Dataset(arrays, meta)
 
 
+def dataset_for(data: Path, sources: str | None, default: str, *, limit: int | None = None, as_played: bool = False,
+                folder_out: Path, progress: Callable[[str], None] | None = print) -> tuple[Path, list[str]]:
+    """What ``--data`` and ``--sources`` name (``sideman train``, ``sideman eval``): the dataset
+    file and its sources.
+
+    ``data`` a folder of MIDI, MusicXML or ABC files: a dataset built from it (and the
+    ``sources`` given, comma separated) into ``folder_out``, rebuilt every time (the folder may
+    have changed). An existing dataset file with no ``sources`` given, built with the same
+    ``limit`` and ``as_played``: read as built (it used to be rebuilt from the default sources,
+    overwriting a dataset the user had built from others). Otherwise built into ``data`` from
+    ``sources`` (``default`` where None), or reused where it was built from the same.
+    """
+    progress = progress or (lambda _msg: None)
+    if data.is_dir():
+        names = [f"folder:{data.resolve()}"] + (sources.split(",") if sources else [])
+        folder_out.parent.mkdir(parents=True, exist_ok=True)
+        folder_out.unlink(missing_ok=True)
+        progress(f"the folder {data} ({', '.join(names)}); its dataset: {folder_out}")
+        return build_dataset(names, folder_out, limit=limit, progress=progress, as_played=as_played), names
+    if sources is None and data.is_file():
+        try:
+            meta = load_dataset(data).meta
+        except InputFileError:
+            meta = None
+        if meta is not None and bool(meta.get("as_played")) == as_played and limit in (None, meta.get("limit")):
+            names = list(meta.get("sources") or [])
+            progress(f"{data}: sources {','.join(names)} (as built; --sources rebuilds it)")
+            return data, names
+    names = (sources or default).split(",")
+    return build_dataset(names, data, limit=limit, progress=progress, as_played=as_played), names
+
+
 def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_ROOT, limit: int | None = None,
                   progress: Callable[[str], None] | None = print, as_played: bool = False) -> Path:
     """Build (or reuse) the dataset for sources ("pop909", "nottingham", "bach", "folder:/path").

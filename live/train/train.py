@@ -271,40 +271,9 @@ def pieces_from_dataset(ds, split: str) -> list[Piece]:
 DEFAULT_SOURCES = "pop909,nottingham,bach"
 
 
-def dataset_for(data: Path, sources: str | None, limit: int | None, out: Path,
-                progress=print) -> tuple[Path, list[str]]:
-    """The dataset to train on and its sources. ``data`` a folder of MIDI, MusicXML or ABC
-    files: built from it (and ``sources``, where given) into ``out``/data.npz (the model's
-    folder), rebuilt every time (the folder may have changed). An existing dataset file with no
-    ``sources`` given: read as built (it used to be rebuilt from the default sources,
-    overwriting a dataset the user had built from others). Otherwise built from ``sources``
-    (default ``DEFAULT_SOURCES``), or reused where it was built from the same."""
-    from live.errors import InputFileError
-    from live.train.data import build_dataset, load_dataset
-
-    if data.is_dir():
-        names = [f"folder:{data.resolve()}"] + (sources.split(",") if sources else [])
-        out.mkdir(parents=True, exist_ok=True)
-        built = out / "data.npz"
-        built.unlink(missing_ok=True)
-        progress(f"training on the folder {data} ({', '.join(names)}); its dataset: {built}")
-        return build_dataset(names, built, limit=limit, progress=progress), names
-    if sources is None and data.is_file():
-        try:
-            meta = load_dataset(data).meta
-        except InputFileError:
-            meta = None
-        if meta is not None and limit in (None, meta.get("limit")):
-            names = list(meta.get("sources") or [])
-            progress(f"{data}: sources {','.join(names)} (as built; --sources rebuilds it)")
-            return data, names
-    names = (sources or DEFAULT_SOURCES).split(",")
-    return build_dataset(names, data, limit=limit, progress=progress), names
-
-
 def main(argv: list[str] | None = None) -> int:
     from live.train.data import SOURCES as DATA_SOURCES
-    from live.train.data import counts, load_dataset
+    from live.train.data import counts, dataset_for, load_dataset
 
     ap = argparse.ArgumentParser(prog="python -m live.train.train")
     ap.add_argument("--data", default="/tmp/sideman-data.npz",
@@ -329,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="then train the look-ahead head (live.train.ahead) over this many steps; 0: none")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    data, sources = dataset_for(Path(args.data), args.sources, args.limit, Path(args.out))
+    out = Path(args.out)
+    data, sources = dataset_for(Path(args.data), args.sources, DEFAULT_SOURCES, limit=args.limit,
+                                folder_out=out / "data.npz")
     ds = load_dataset(data)
     tr, va = pieces_from_dataset(ds, "train"), pieces_from_dataset(ds, "val")
     print(f"training on {len(tr)} pieces ({sum(len(p.mel) for p in tr)} steps), validating on {len(va)}")
