@@ -318,7 +318,14 @@ def sideman_counters(text: str) -> dict:
     if not m:
         return {}
     keys = ("band_notes", "late_events", "input_dropped", "callback_us_p99")
-    return dict(zip(keys, (int(g) for g in m.groups()), strict=True))
+    out = dict(zip(keys, (int(g) for g in m.groups()), strict=True))
+    m = re.search(r"planner: (\d+) decisions, p50 (\d+) us, p99 (\d+) us; the (\d+) that ran the model "
+                  r"p50 (\d+) us, p99 (\d+) us, max (\d+) us", text)
+    if m:  # the planner's decisions as live: neither the benchmark's hot loop nor its cold one
+        keys = ("decisions", "decide_us_p50", "decide_us_p99", "decide_model_n", "decide_model_us_p50",
+                "decide_model_us_p99", "decide_model_us_max")
+        out |= dict(zip(keys, (int(g) for g in m.groups()), strict=True))
+    return out
 
 
 # -- the frame-accurate client -------------------------------------------------------------

@@ -98,6 +98,10 @@ def cmd_jam(args: argparse.Namespace) -> int:
     print(f"played {res.seconds:.1f} s on {res.backend} in {res.wall_s:.1f} s wall; "
           f"band notes {s['band_notes']}, late events {s['late_events']}, "
           f"input dropped {s['input_dropped']}, callback p99 {s['callback_us_p99']:.0f} us")
+    if s.get("decisions"):
+        print(f"planner: {s['decisions']} decisions, p50 {s['decide_us_p50']:.0f} us, p99 {s['decide_us_p99']:.0f} us; "
+              f"the {s['decide_model_n']} that ran the model p50 {s['decide_model_us_p50']:.0f} us, "
+              f"p99 {s['decide_model_us_p99']:.0f} us, max {s['decide_model_us_max']:.0f} us")
     for p in (res.wav, res.mid, res.png):
         if p is not None:
             print(f"wrote {p}")

@@ -64,6 +64,8 @@ FOLLOW_ALPHA, FOLLOW_BETA = 0.25, 0.15
 FOLLOW_MIN_MATCHED = 4  # onsets on the grid before the band starts to follow
 FOLLOW_MAX_SHIFT = 1 / 8  # of a beat: how far one beat may move to meet the musician
 TAPS = 8
+#: decisions whose durations the planner keeps (a power of two; a take's summary reads them)
+DECIDE_HISTORY = 8192
 CLOCK_PPQN = 24  # MIDI clock: ticks per beat
 EXT_TICKS = 64  # external clock ticks kept (a power of two)
 EXT_FIT = 48  # ticks the external tempo is fitted over (two beats)
@@ -115,6 +117,19 @@ class PlannerStats:
     corrections: int = 0  # harmony re-struck because the chord came just after the beat
     decide_ns_max: int = 0
     messages: list[str] = field(default_factory=list)  # shown by the UI, once each
+    #: the last DECIDE_HISTORY decisions: how long each took (ns, ``accompanist.decide``) and
+    #: whether it ran the model (its decision carries the model's state); ``decisions`` counts all
+    decide_ns: np.ndarray = field(default_factory=lambda: np.zeros(DECIDE_HISTORY, np.int64))
+    decide_model: np.ndarray = field(default_factory=lambda: np.zeros(DECIDE_HISTORY, np.bool_))
+    decisions: int = 0
+
+    def decide_us(self, model: bool | None = None) -> np.ndarray:
+        """The kept decisions' durations in µs, oldest first (``model``: only those that ran
+        the model, or only those that did not)."""
+        n = min(self.decisions, DECIDE_HISTORY)
+        idx = (np.arange(self.decisions - n, self.decisions)) & (DECIDE_HISTORY - 1)
+        us = self.decide_ns[idx] / 1000.0
+        return us if model is None else us[self.decide_model[idx] == model]
 
 
 class Planner:
@@ -588,7 +603,13 @@ class Planner:
             self.stats.errors += 1
             self._fall_back(traceback.format_exc(limit=3))
             d = self.accompanist.decide(self._ctx(slot, snap))
-        self.stats.decide_ns_max = max(self.stats.decide_ns_max, time.perf_counter_ns() - t0)
+        dt = time.perf_counter_ns() - t0
+        st = self.stats
+        st.decide_ns_max = max(st.decide_ns_max, dt)
+        i = st.decisions & (DECIDE_HISTORY - 1)  # preallocated: a store, no allocation
+        st.decide_ns[i] = dt
+        st.decide_model[i] = d.extra is not None
+        st.decisions += 1
         if d.say:
             self._say(d.say)
         return d

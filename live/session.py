@@ -597,9 +597,24 @@ def _stats(engine: Engine) -> dict:
         "callback_us_p99": float(np.percentile(cb, 99)) if n else 0.0,
         "callback_us_max": float(cb.max()) if n else 0.0,
         "slots": p.slots_committed, "revisions": p.revisions, "late_commits": p.late_commits,
+        **_decisions(p),
         "planner_errors": p.errors, "fallback": p.fallback,
         "chords": [(slot, frame, c.root, c.quality, c.bass) for slot, frame, c in engine.planner.chord_log],
     }
+
+
+def _decisions(p) -> dict:
+    """The planner's decisions this take (the last ``DECIDE_HISTORY``): p50/p99/max in µs,
+    all and those that ran the model, as live (the benchmark's figures are hot or cold)."""
+    import numpy as np
+
+    out = {"decisions": p.decisions}
+    for key, us in (("decide", p.decide_us()), ("decide_model", p.decide_us(model=True))):
+        out[f"{key}_n"] = int(us.size)
+        for q, v in (("p50", 50), ("p99", 99)):
+            out[f"{key}_us_{q}"] = float(np.percentile(us, v)) if us.size else 0.0
+        out[f"{key}_us_max"] = float(us.max()) if us.size else 0.0
+    return out
 
 
 def _end_frame(engine: Engine) -> int:

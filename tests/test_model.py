@@ -217,6 +217,27 @@ def test_shipped_model_loads_and_has_a_card():
     assert path.stat().st_size < 5_000_000
 
 
+def test_a_take_reports_how_long_the_planners_decisions_took(tmp_path):
+    """``sideman jam`` says, after the take, how long the planner's decisions took as live
+    (all, and those that ran the model), and benchmarks.harness reads that line."""
+    import re
+    import subprocess
+    import sys
+
+    from benchmarks.harness import sideman_counters
+
+    r = subprocess.run([sys.executable, "-m", "live.cli", "jam", "--audio", "offline", "--no-view", "--seconds", "6",
+                        "--out", str(tmp_path / "take")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = re.search(r"planner: (\d+) decisions, p50 (\d+) us, p99 (\d+) us; the (\d+) that ran the model", r.stdout)
+    assert m, r.stdout[-2000:]
+    decisions, p50, p99, model = (int(g) for g in m.groups())
+    # 6 s at the rig's 120 bpm: 48 16ths, about half of them model steps (more with revisions)
+    assert decisions >= 40 and 15 <= model <= decisions and 0 < p50 <= p99
+    c = sideman_counters(r.stdout)
+    assert c["decisions"] == decisions and c["decide_model_n"] == model and c["decide_model_us_max"] >= p50
+
+
 def test_the_decision_benchmark_times_chord_changes():
     """benchmarks.model times the planner's decisions over a tune; a band that keeps one
     chord (its melody's notes never released, as until 2026-12-07) never times a change."""
