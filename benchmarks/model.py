@@ -51,11 +51,13 @@ def _stats(t: np.ndarray, split: bool = False) -> dict:
 FLUSH_BYTES = 4 << 20
 
 
-def timed(fn, n: int = N, warm: int = 100, split: bool = False, flush: np.ndarray | None = None) -> dict:
+def timed(fn, n: int = N, warm: int = 100, split: bool = False, flush: np.ndarray | None = None,
+          samples: dict | None = None, name: str = "") -> dict:
     """``_stats`` of ``n`` calls after ``warm``; ``split``: also ``even`` and ``odd`` for the
     calls' alternate halves (``warm`` even keeps the call's parity). ``flush``: an array
     rewritten before each call, not timed (the call finds its data and the model's weights
-    evicted from the core's cache, as live, where decisions come 125 ms apart)."""
+    evicted from the core's cache, as live, where decisions come 125 ms apart).
+    ``samples``: the times (µs) are also kept there under ``name``, for the chart."""
     for _ in range(warm):
         fn()
     t = np.empty(n)
@@ -65,6 +67,8 @@ def timed(fn, n: int = N, warm: int = 100, split: bool = False, flush: np.ndarra
         t0 = time.perf_counter_ns()
         fn()
         t[i] = time.perf_counter_ns() - t0
+    if samples is not None:
+        samples[name] = t / 1000.0
     return _stats(t / 1000.0, split)
 
 
@@ -287,7 +291,7 @@ def _slots(r: dict) -> dict:
     return r
 
 
-def bench_decision(model: Path, float_model: Path | None = None) -> dict:
+def bench_decision(model: Path, float_model: Path | None = None, samples: dict | None = None) -> dict:
     """``ModelAccompanist.decide`` + ``commit`` as the planner calls them, slot after slot:
     the live configuration (pop's and folk's policy), with the anticipation rollouts switched
     on, and the pop band with the packed and the float model called alternately."""
@@ -304,11 +308,12 @@ def bench_decision(model: Path, float_model: Path | None = None) -> dict:
     gc.collect()
     gc.freeze()
     try:
-        res = {"decision_every_slot": _changes(pop, _slots(timed(pop, 2000, split=True))),
+        res = {"decision_every_slot": _changes(pop, _slots(timed(pop, 2000, split=True, samples=samples,
+                                                                  name="hot"))),
                "folk_policy": _changes(folk, _slots(timed(folk, 2000, split=True))),
                "with_anticipation": _changes(look, _slots(timed(look, 2000, split=True))),
-               "cache_cold": _changes(cold, _slots(timed(cold, 2000, split=True,
-                                                         flush=np.ones(FLUSH_BYTES // 8))))}
+               "cache_cold": _changes(cold, _slots(timed(cold, 2000, split=True, flush=np.ones(FLUSH_BYTES // 8),
+                                                         samples=samples, name="cold")))}
         if twin is not None:
             a, b = paired(*twin, 4000, split=True, block=50)
             res["packed_vs_float"] = {"packed": _slots(a), "float": _slots(b),
@@ -330,6 +335,43 @@ def bench_decision(model: Path, float_model: Path | None = None) -> dict:
                 "slots come 125 ms apart and the audio runs between them (the others run back to back, hot); "
                 "packed_vs_float: the pop policy's decisions with the packed and the float model, in turns of "
                 "50 slots (each model alone in the cache, as live); the collector frozen first, as a jam does"}
+
+
+def write_decision_chart(samples: dict, goal_us: float, out: Path, live: dict | None = None) -> None:
+    """A histogram of the pop band's decisions, the slots that run the model and those that
+    keep the chord, hot (back to back) and cache-cold, against the goal; where a JACK run's
+    take reported its decisions (``live``: benchmarks/results/xruns.json's counters), their
+    p50 and p99 as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from live.atomicfile import atomic_write
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    bins = np.geomspace(5, 5000, 90)
+    for key, label, colour in (("hot", "back to back (hot)", "tab:blue"), ("cold", "cache cold", "tab:orange")):
+        t = samples.get(key)
+        if t is None:
+            continue
+        ax.hist(t[0::2], bins, histtype="step", lw=1.8, color=colour,
+                label=f"{label}, slots that run the model (p99 {np.percentile(t[0::2], 99):.0f} µs)")
+        ax.hist(t[1::2], bins, histtype="step", lw=1.0, ls="--", color=colour,
+                label=f"{label}, slots that keep the chord")
+    if live and live.get("decide_model_us_p50"):
+        for q, ls in (("p50", ":"), ("p99", "-.")):
+            ax.axvline(live[f"decide_model_us_{q}"], color="tab:red", ls=ls, lw=1.5,
+                       label=f"live over JACK, model slots {q} {live[f'decide_model_us_{q}']:.0f} µs")
+    ax.axvline(goal_us, color="black", lw=2, label=f"goal: p99 <= {goal_us:.0f} µs")
+    ax.set_xscale("log")
+    ax.set_xlabel("one planner decision (µs)")
+    ax.set_ylabel("decisions")
+    ax.set_title("The pop band's decisions over a tune that changes chord (benchmarks.model)")
+    ax.legend(fontsize=7.5, loc="upper right")
+    fig.tight_layout()
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
 
 
 def bench_answer(model: Path) -> dict:
@@ -384,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     print("kernels ...", flush=True)
     res["kernels"] = bench_kernels()
     print("planner decision ...", flush=True)
-    res["decision"] = bench_decision(model, float_model)
+    samples: dict = {}
+    res["decision"] = bench_decision(model, float_model, samples)
     print("duet answer ...", flush=True)
     res["answer"] = bench_answer(model)
     print("cold start ...", flush=True)
@@ -392,6 +435,10 @@ def main(argv: list[str] | None = None) -> int:
     out = REPO / "benchmarks" / "results" / "model.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
+    xruns = out.with_name("xruns.json")
+    live = json.loads(xruns.read_text()).get("results", {}).get("sideman") if xruns.is_file() else None
+    chart = out.with_name("model-decisions.png")
+    write_decision_chart(samples, res["decision"]["goal_p99_us"], chart, live)
     s = res["steps"]
     print(f"\nmodel step p50/p99 us: ORT b1 {s['onnxruntime_b1']['p50_us']:.0f}/{s['onnxruntime_b1']['p99_us']:.0f}"
           f"  b8 {s['onnxruntime_b8']['p50_us']:.0f}/{s['onnxruntime_b8']['p99_us']:.0f}")
@@ -424,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"p99 {d['p99_us'] / 1000:.1f} ms  max {d['max_us'] / 1000:.1f} ms (once per phrase)")
     c = res["cold_start"]
     print(f"sideman jam ready: first {c['first']['ready_s']} s, warm {c['warm']['ready_s']} s (goal <= 2 s warm)")
-    print(f"wrote {out}")
+    print(f"wrote {out} and {chart}")
     return 0
 
 
