@@ -52,18 +52,21 @@ FLUSH_BYTES = 4 << 20
 
 
 def timed(fn, n: int = N, warm: int = 100, split: bool = False, flush: np.ndarray | None = None,
-          samples: dict | None = None, name: str = "") -> dict:
+          samples: dict | None = None, name: str = "", gap_s: float = 0.0) -> dict:
     """``_stats`` of ``n`` calls after ``warm``; ``split``: also ``even`` and ``odd`` for the
     calls' alternate halves (``warm`` even keeps the call's parity). ``flush``: an array
     rewritten before each call, not timed (the call finds its data and the model's weights
     evicted from the core's cache, as live, where decisions come 125 ms apart).
-    ``samples``: the times (µs) are also kept there under ``name``, for the chart."""
+    ``samples``: the times (µs) are also kept there under ``name``, for the chart.
+    ``gap_s``: a sleep before each call (not timed), as the live planner sleeps between slots."""
     for _ in range(warm):
         fn()
     t = np.empty(n)
     for i in range(n):
         if flush is not None:
             flush += 1.0
+        if gap_s:
+            time.sleep(gap_s)
         t0 = time.perf_counter_ns()
         fn()
         t[i] = time.perf_counter_ns() - t0
@@ -300,7 +303,7 @@ def bench_decision(model: Path, float_model: Path | None = None, samples: dict |
     import gc
 
     rt = ModelRuntime(model, batch=ROLLOUTS)
-    pop, folk, look, cold = _band(rt), _band(rt, style=1), _band(rt, look=0.5), _band(rt)
+    pop, folk, look, cold, spaced = _band(rt), _band(rt, style=1), _band(rt, look=0.5), _band(rt), _band(rt)
     twin = (_band(rt), _band(ModelRuntime(float_model, batch=ROLLOUTS))) \
         if float_model is not None and float_model.is_file() else None
     # as a jam does before its take (live.session): what is built so far leaves the collector's
@@ -313,7 +316,9 @@ def bench_decision(model: Path, float_model: Path | None = None, samples: dict |
                "folk_policy": _changes(folk, _slots(timed(folk, 2000, split=True))),
                "with_anticipation": _changes(look, _slots(timed(look, 2000, split=True))),
                "cache_cold": _changes(cold, _slots(timed(cold, 2000, split=True, flush=np.ones(FLUSH_BYTES // 8),
-                                                         samples=samples, name="cold")))}
+                                                         samples=samples, name="cold"))),
+               "spaced_10ms": _changes(spaced, _slots(timed(spaced, 1000, split=True, gap_s=0.010,
+                                                            samples=samples, name="spaced")))}
         if twin is not None:
             a, b = paired(*twin, 4000, split=True, block=50)
             res["packed_vs_float"] = {"packed": _slots(a), "float": _slots(b),
@@ -333,6 +338,8 @@ def bench_decision(model: Path, float_model: Path | None = None, samples: dict |
                 f"cache_cold: pop's decisions with {FLUSH_BYTES >> 20} MiB written before each (not timed), so "
                 "each finds its code, data and the model's weights evicted from the core's L2, as live, where "
                 "slots come 125 ms apart and the audio runs between them (the others run back to back, hot); "
+                "spaced_10ms: pop's decisions with a 10 ms sleep before each, as the planner sleeps between "
+                "slots (on a shared VM the host runs other work on the core meanwhile); "
                 "packed_vs_float: the pop policy's decisions with the packed and the float model, in turns of "
                 "50 slots (each model alone in the cache, as live); the collector frozen first, as a jam does"}
 
@@ -351,7 +358,8 @@ def write_decision_chart(samples: dict, goal_us: float, out: Path, live: dict | 
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     bins = np.geomspace(5, 5000, 90)
-    for key, label, colour in (("hot", "back to back (hot)", "tab:blue"), ("cold", "cache cold", "tab:orange")):
+    for key, label, colour in (("hot", "back to back (hot)", "tab:blue"), ("cold", "cache cold", "tab:orange"),
+                               ("spaced", "10 ms apart", "tab:green")):
         t = samples.get(key)
         if t is None:
             continue
@@ -453,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         ref = (f"numpy {v['numpy']['p50_us']:7.1f} us  x{v['ratio_numpy_over_numba']:.1f}" if v["numpy"]
                else "(no numpy reference: the kernels' wrapper)")
         print(f"kernel {k:26s} numba {v['numba']['p50_us']:7.1f} us  {ref}")
-    for k in ("decision_every_slot", "folk_policy", "with_anticipation", "cache_cold"):
+    for k in ("decision_every_slot", "folk_policy", "with_anticipation", "cache_cold", "spaced_10ms"):
         d = res["decision"][k]
         m, kp = d["model_slots"], d["keep_slots"]
         print(f"planner decision ({k}) p50 {d['p50_us']:.0f} us  p99 {d['p99_us']:.0f} us  "
