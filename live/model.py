@@ -36,6 +36,9 @@ STYLE_TOKEN = {"folk": 1, "country": 1, "chorale": 2}
 #: Steps of melody the decoder remembers for ``kernels.memory.recall`` (256 bars of 4/4 in eighths
 #: at most; the older half is dropped when full), and the longest match it looks for.
 RECALL_STEPS, RECALL_MAX = 2048, 64
+#: Model steps the decoder remembers, so that a slot proposed again from the same state with
+#: the same input does not run the model again (``ChordDecoder.propose``)
+MEMO_STEPS = 4
 
 
 def _chord_tones(triad: bool = False) -> np.ndarray:
@@ -330,6 +333,9 @@ class ChordDecoder:
         # the last proposal's match (j, length), for tests and eval; with ``recall_votes``,
         # (-1, the number of passages that voted)
         self.recalled = (-1, 0)
+        # the last MEMO_STEPS steps run, newest first: (the state each ran from, its inputs,
+        # its outputs, the chord scores it gave), see ``propose``
+        self._memo: list[tuple] = []
 
     def propose(self, prev_mel: int, prev_on: int, pos: int, cur_mel: int = -1,
                 steps_per_bar: int = 8) -> tuple[int, int, float, np.ndarray]:
@@ -338,23 +344,40 @@ class ChordDecoder:
         ``prev_mel``: melody pitch class at the start of the previous step (-1 rest);
         ``cur_mel``: the melody now, for the reactive variant only (-1 = unknown).
         """
-        f = self.f1
-        f["prev_mel"][0] = prev_mel + 1
-        f["prev_on"][0] = prev_on
-        f["prev_chord"][0] = NO_CHORD
-        f["pos"][0] = min(pos, POS_CLASSES - 1)
-        f["style"][0] = self.style
-        f["cur_mel"][0] = cur_mel + 1
         # reactive (the note at the step's start is heard): the chord head hears it, no
         # forecast is needed, and the margins are the ones measured for that case
         pol = self.policy if cur_mel < 0 else HEARD_POLICY
-        ahead = None
-        if pol.fit > 0 and pol.ahead > 0 and self.rt.has_ahead:
-            chord_logits, bass_logits, mel_logits, h1, ahead = self.rt.step_ahead(self.h, f)
+        want_ahead = pol.fit > 0 and pol.ahead > 0 and self.rt.has_ahead
+        key = (prev_mel, prev_on, min(pos, POS_CLASSES - 1), self.style, cur_mel, want_ahead)
+        hit = next((m for m in self._memo if m[0] is self.h and m[1] == key), None)
+        if hit is not None:
+            # the same step from the same state, proposed again: the planner revises the
+            # slots it planned ahead when the musician plays, mostly without changing this
+            # step's input, and plans the next model slot before this one is final. The
+            # model's outputs would be the same, so the step is not run again.
+            chord_logits, bass_logits, mel_logits, h1, ahead = hit[2]
+            self.first_logits[:] = hit[3]
+            self.lp1[:] = hit[4]
+            self.score[0, :] = self.lp1[0, :]
         else:
-            chord_logits, bass_logits, mel_logits, h1 = self.rt.step(self.h, f)
-        # logits kept, "no chord" masked (a band keeps playing), log-softmaxed into the score
-        chord_scores(chord_logits, NO_CHORD, self.first_logits, self.lp1, self.score)
+            f = self.f1
+            f["prev_mel"][0] = prev_mel + 1
+            f["prev_on"][0] = prev_on
+            f["prev_chord"][0] = NO_CHORD
+            f["pos"][0] = key[2]
+            f["style"][0] = self.style
+            f["cur_mel"][0] = cur_mel + 1
+            ahead = None
+            if want_ahead:
+                chord_logits, bass_logits, mel_logits, h1, ahead = self.rt.step_ahead(self.h, f)
+            else:
+                chord_logits, bass_logits, mel_logits, h1 = self.rt.step(self.h, f)
+            # logits kept, "no chord" masked (a band keeps playing), log-softmaxed into the score
+            chord_scores(chord_logits, NO_CHORD, self.first_logits, self.lp1, self.score)
+            # each entry holds the state it ran from, so no other array can take its identity
+            self._memo.insert(0, (self.h, key, (chord_logits, bass_logits, mel_logits, h1, ahead),
+                                  self.first_logits.copy(), self.lp1.copy()))
+            del self._memo[MEMO_STEPS:]
         if self.look > 0 and self.R > 0:
             # the note at this step is not heard yet: draw candidates for it
             mel = self.mel_sampler.draw(np.repeat(mel_logits, self.R, axis=0), temperature=1.0)

@@ -118,6 +118,46 @@ def test_decoder_is_reproducible_for_a_seed(trained):
     assert run(3) == run(3)
 
 
+def test_a_step_proposed_again_from_the_same_state_is_not_run_again(trained):
+    """The planner revises slots it planned ahead (and plans the next model slot before this
+    one is final): a proposal repeated from the same state with the same input reuses the
+    model's step, with the same decision, probability and likelihood as a fresh run."""
+    from live.model import ChordDecoder, ModelRuntime
+
+    _, path, _, _ = trained
+    rt = ModelRuntime(path, batch=4)
+    runs = [0]
+    run = rt._run
+
+    def counted(h, feeds):
+        runs[0] += 1
+        return run(h, feeds)
+
+    rt._run = counted
+
+    def play(memo: bool):
+        rng = np.random.default_rng(5)
+        dec = ChordDecoder(rt, 1, seed=0)
+        out, prev = [], (-1, 0)
+        for t in range(40):
+            other = (int(rng.integers(0, 12)), 1)
+            for mel, on in (prev, other, prev, prev):  # a revision with another input, then the same
+                if not memo:
+                    dec._memo.clear()
+                c, b, p, h = dec.propose(mel, on, t % 8)
+                out.append((c, b, p, h.tobytes(), dec.nll(c)))
+            dec.commit(c, h)
+            prev = (int(rng.integers(-1, 12)), int(rng.random() < 0.7))
+        return out
+
+    runs[0] = 0
+    fresh = play(memo=False)
+    assert runs[0] == 160
+    runs[0] = 0
+    assert play(memo=True) == fresh
+    assert runs[0] == 80, "each step ran again although its state and input were the same"
+
+
 def test_decoder_keeps_the_chord_unless_another_clearly_fits_better(trained):
     """The stay margin: huge, the first chord is held for good; zero, the chord may move."""
     from live.model import ChordDecoder, ModelRuntime
