@@ -657,11 +657,19 @@ class Planner:
         return self._snap
 
     def _plan_ahead(self, until_frame: int) -> None:
+        """Decide the slots up to ``until_frame`` tentatively: the next slot to commit again
+        whenever the musician played since or a slot was committed since (so that its
+        commit finds it ready), the slots beyond it once (the stage view's next chord reads
+        them). A slot beyond the next is decided before the slot ahead of it is final, so
+        its commit decides it again anyway: deciding it again at every note too (as until
+        2026-12-07) tripled the live decisions, each one a model step every other slot."""
         snap = self._snapshot()
         slot = self._next_commit
         t = self.transport
         while t.frame_at(slot / SLOTS_PER_BEAT) < until_frame:
-            if self._tentative_version.get(slot, (None,))[0] != snap.version:
+            seen = self._tentative_version.get(slot)
+            if seen is None or (slot == self._next_commit
+                                and seen != (snap.version, self.stats.slots_committed)):
                 self._tentative[slot] = self._decide(slot, snap)
                 self._tentative_version[slot] = (snap.version, self.stats.slots_committed)
             slot += 1
