@@ -7,6 +7,7 @@ import sys
 
 from live import __version__
 from live.errors import SidemanError
+from live.train import DEFAULT_SOURCES
 
 
 def _progress(msg: str) -> None:
@@ -276,9 +277,6 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     return 0
 
 
-EVAL_SOURCES = "pop909,nottingham,bach"
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
@@ -287,8 +285,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from live.train.data import dataset_for
 
     with tempfile.TemporaryDirectory(prefix="sideman-eval-") as tmp:  # a folder's dataset lives here
-        data, _ = dataset_for(Path(args.data), args.sources, EVAL_SOURCES, limit=args.data_limit,
-                              as_played=args.as_played, folder_out=Path(tmp) / "data.npz", progress=_progress)
+        data, _ = dataset_for(Path(args.data), args.sources, limit=args.data_limit, as_played=args.as_played,
+                              folder_out=Path(tmp) / "data.npz", progress=_progress)
         result = run_eval(data, model=args.model, split=args.split, limit=args.limit, progress=_progress)
     print(table(result))
     if args.json:
@@ -436,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=default_data,
                    help="a dataset .npz (read as built; built from --sources where missing), or a folder of MIDI, "
                         "MusicXML or ABC files with chords to measure on (with --sources, added to them)")
-    p.add_argument("--sources", help=f"the sources to build --data from (default {EVAL_SOURCES}); given, a "
+    p.add_argument("--sources", help=f"the sources to build --data from (default {DEFAULT_SOURCES}); given, a "
                                      "dataset built from others is rebuilt; left out, an existing one is read "
                                      "as it is")
     p.add_argument("--data-limit", type=int, help="pieces per source when building the dataset")
@@ -456,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a dataset .npz (read as built; built from --sources where missing), or a folder of MIDI, "
                         "MusicXML or ABC files to train on (with --sources, added to them)")
     p.add_argument("--sources", help="comma separated: pop909, nottingham, bach, essen, oneills, ryans, leadsheets, "
-                                     "folder:/path (default pop909,nottingham,bach; given, the dataset is rebuilt)")
+                                     f"folder:/path (default {DEFAULT_SOURCES}; given, the dataset is rebuilt)")
     p.add_argument("--limit", type=int, help="pieces per source (a tiny run)")
     p.add_argument("--out", default="models", help="folder for accompanist.onnx and its card")
     p.add_argument("--minutes", type=float, default=20.0)

@@ -1006,7 +1006,7 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
     return Dataset(arrays, meta)
 
 
-def dataset_for(data: Path, sources: str | None, default: str, *, limit: int | None = None, as_played: bool = False,
+def dataset_for(data: Path, sources: str | None, *, limit: int | None = None, as_played: bool = False,
                 folder_out: Path, progress: Callable[[str], None] | None = print) -> tuple[Path, list[str]]:
     """What ``--data`` and ``--sources`` name (``sideman train``, ``sideman eval``): the dataset
     file and its sources.
@@ -1016,7 +1016,8 @@ def dataset_for(data: Path, sources: str | None, default: str, *, limit: int | N
     have changed). An existing dataset file with no ``sources`` given, built with the same
     ``limit`` and ``as_played``: read as built (it used to be rebuilt from the default sources,
     overwriting a dataset the user had built from others). Otherwise built into ``data`` from
-    ``sources`` (``default`` where None), or reused where it was built from the same.
+    ``sources`` (``live.train.DEFAULT_SOURCES`` where None), or reused where it was built from
+    the same.
     """
     progress = progress or (lambda _msg: None)
     if data.is_dir():
@@ -1034,7 +1035,9 @@ def dataset_for(data: Path, sources: str | None, default: str, *, limit: int | N
             names = list(meta.get("sources") or [])
             progress(f"{data}: sources {','.join(names)} (as built; --sources rebuilds it)")
             return data, names
-    names = (sources or default).split(",")
+    from live.train import DEFAULT_SOURCES
+
+    names = (sources or DEFAULT_SOURCES).split(",")
     return build_dataset(names, data, limit=limit, progress=progress, as_played=as_played), names
 
 

@@ -268,10 +268,8 @@ def pieces_from_dataset(ds, split: str) -> list[Piece]:
     return out
 
 
-DEFAULT_SOURCES = "pop909,nottingham,bach"
-
-
 def main(argv: list[str] | None = None) -> int:
+    from live.train import DEFAULT_SOURCES
     from live.train.data import SOURCES as DATA_SOURCES
     from live.train.data import counts, dataset_for, load_dataset
 
@@ -299,8 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     out = Path(args.out)
-    data, sources = dataset_for(Path(args.data), args.sources, DEFAULT_SOURCES, limit=args.limit,
-                                folder_out=out / "data.npz")
+    data, sources = dataset_for(Path(args.data), args.sources, limit=args.limit, folder_out=out / "data.npz")
     ds = load_dataset(data)
     tr, va = pieces_from_dataset(ds, "train"), pieces_from_dataset(ds, "val")
     print(f"training on {len(tr)} pieces ({sum(len(p.mel) for p in tr)} steps), validating on {len(va)}")
