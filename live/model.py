@@ -348,7 +348,8 @@ class ChordDecoder:
         # forecast is needed, and the margins are the ones measured for that case
         pol = self.policy if cur_mel < 0 else HEARD_POLICY
         want_ahead = pol.fit > 0 and pol.ahead > 0 and self.rt.has_ahead
-        key = (prev_mel, prev_on, min(pos, POS_CLASSES - 1), self.style, cur_mel, want_ahead)
+        # the step's input (the style is the decoder's own, the policy follows from cur_mel)
+        key = (prev_mel, prev_on, min(pos, POS_CLASSES - 1), cur_mel)
         hit = next((m for m in self._memo if m[0] is self.h and m[1] == key), None)
         if hit is not None:
             # the same step from the same state, proposed again: the planner revises the
