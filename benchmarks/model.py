@@ -70,9 +70,10 @@ def timed(fn, n: int = N, warm: int = 100, split: bool = False, flush: np.ndarra
         t0 = time.perf_counter_ns()
         fn()
         t[i] = time.perf_counter_ns() - t0
+    t /= 1000.0
     if samples is not None:
-        samples[name] = t / 1000.0
-    return _stats(t / 1000.0, split)
+        samples[name] = t
+    return _stats(t, split)
 
 
 def paired(fa, fb, n: int = N, warm: int = 100, split: bool = False, block: int = 1) -> tuple[dict, dict]:
@@ -346,7 +347,7 @@ def bench_decision(model: Path, float_model: Path | None = None, samples: dict |
 
 def write_decision_chart(samples: dict, goal_us: float, out: Path, live: dict | None = None) -> None:
     """A histogram of the pop band's decisions, the slots that run the model and those that
-    keep the chord, hot (back to back) and cache-cold, against the goal; where a JACK run's
+    keep the chord, hot (back to back), cache-cold and 10 ms apart, against the goal; where a JACK run's
     take reported its decisions (``live``: benchmarks/results/xruns.json's counters), their
     p50 and p99 as lines."""
     import matplotlib
