@@ -1,5 +1,5 @@
 """Numba kernels for Sideman: chords, key, voicing, sampling, tempo, recall, the decoder's
-step, the listener's snapshot. Pure functions on numpy arrays.
+step, the listener's snapshot, the band's keyed draws. Pure functions on numpy arrays.
 
 Imports nothing from live/ and does no I/O. Call ``warmup()`` when a rig loads so every
 kernel compiles (or loads from numba's cache) before the first note.
@@ -13,6 +13,7 @@ from .bass import bass_note, bass_note_ref
 from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_classes,
                      chord_recognize, chord_symbol, parse_chord_symbol)
 from .chorddetect import keyboard_weights, single_finger_chord
+from .draws import stream_uniforms, stream_uniforms_ref
 from .choose import (argmax, argmax_ref, chord_scores, chord_scores_ref, fit_scores, fit_scores_ref, melody_at,
                      melody_at_ref, softmax_at, softmax_at_ref)
 from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
@@ -32,7 +33,7 @@ __all__ = [
     "melody_token", "recall", "recall_ref", "recall_votes", "recall_votes_ref",
     "fit_scores", "fit_scores_ref", "softmax_at", "softmax_at_ref", "melody_at", "melody_at_ref",
     "argmax", "argmax_ref", "chord_scores", "chord_scores_ref",
-    "ring_tail", "ring_tail_ref", "zone_summary", "zone_summary_ref",
+    "ring_tail", "ring_tail_ref", "zone_summary", "zone_summary_ref", "stream_uniforms", "stream_uniforms_ref",
 ]
 
 
@@ -73,6 +74,7 @@ def warmup():
     from .groove import hit_probability
 
     hit_probability(0.5, 0.0, 0.7)  # the live band's drums, per written hit
+    stream_uniforms(0, -16, 2, 0, np.empty(32))  # the parts' humanising draws (live.accompanist)
     toks = np.zeros(17, dtype=np.int64)  # the model's memory of the tune (live.model.ChordDecoder)
     toks[:8] = toks[8:16] = [melody_token(pc, 1) for pc in (0, 2, 4, 5, 7, 9, 11, 0)]
     recall(toks, np.arange(17, dtype=np.int64) % 8, 16, 4, 64)

@@ -22,6 +22,7 @@ from kernels.bass import DEGREE_CODES
 from kernels.bass import SCALE_APPROACH as BASS_SCALE_APPROACH
 from kernels.bass import WALK as BASS_WALK
 from kernels.bass import WALK_SCALES as BASS_SCALES
+from kernels.draws import stream_uniforms
 from kernels.groove import hit_probability
 from kernels.voicing import CLOSE, KIND_VOICES, SATB_HIGHS, SATB_LOWS, voice_kind, voice_satb
 from live.events import NoteEvent
@@ -42,7 +43,7 @@ SIDESTICK, CRASH = 37, 49
 #: untouched from its ``decide`` to its ``commit``, and the planner decides at most the
 #: commit horizon plus a beat ahead (a few slots), far fewer than this
 VOICING_POOL = 128
-UNIFORM_BLOCK = 1024  # uniform draws refilled at once (RuleAccompanist._u)
+DRAW_BLOCK = 32  # uniform draws computed at once (RuleAccompanist._u; more than a slot's part takes)
 KIND_ID = {name: i for i, name in enumerate(VOICINGS)}  # Decision.voicings key: part * 8 + kind
 SATB = KIND_ID["satb"]
 ALL_VOICES = tuple(tuple(range(1, n + 1)) for n in range(9))  # a hit without ``voices``
@@ -252,12 +253,16 @@ class RuleAccompanist:
 
     def __init__(self, parts: list[PartInfo], seed: int = 0) -> None:
         self.parts = parts
-        self.rng = np.random.default_rng(seed)
-        # the parts' uniform draws (velocity and timing jitter, hit probabilities) come from a
-        # block refilled from ``rng`` in place: a Generator call per draw cost 1-2 us, and a
-        # slot with a chord change draws a dozen times
-        self._ublock = self.rng.random(UNIFORM_BLOCK)
-        self._ui = 0
+        # the parts' uniform draws (velocity and timing jitter, hit probabilities, drawn bass
+        # degrees) come from a stream keyed by (seed, slot, part) (kernels.draws), a block
+        # of it computed into this array in place: deciding a slot again (the planner
+        # revises what it planned when the musician plays) draws the same numbers, so a
+        # take's humanising does not depend on how often a slot was decided, and one part's
+        # chord change does not shift another part's draws
+        self._ublock = np.zeros(DRAW_BLOCK)
+        self._ui = DRAW_BLOCK
+        self._stream_at = (0, -1)  # (slot, part) of the stream being drawn
+        self._ublocks = 0  # blocks of that stream computed so far
         self._chord = NO_CHORD
         self._chord_since = 0
         # For each comp/pad part and voicing kind: the last committed voicing and a pool
@@ -354,6 +359,7 @@ class RuleAccompanist:
         for part in self.parts:
             if part.role == "lead":  # the duet's voice: live.duet plays it
                 continue
+            self._stream(ctx.slot, part.index)
             if part.role == "drums":
                 self._drums(ctx, style, section, part, s, step, base_beat, d)
             elif chord.root < 0:
@@ -376,11 +382,18 @@ class RuleAccompanist:
             self._bass_prev = decision.bass_note
 
     # -- parts ------------------------------------------------------------------
+    def _stream(self, slot: int, part: int) -> None:
+        """Draw from the stream of ``part`` in ``slot`` from its first number on."""
+        self._stream_at = (slot, part)
+        self._ublocks = 0
+        self._ui = DRAW_BLOCK  # computed at the first draw
+
     def _u(self) -> float:
-        """The next uniform draw in [0, 1) (seeded; the block is refilled in place)."""
+        """The next uniform draw in [0, 1) of the (seed, slot, part) stream ``_stream`` chose."""
         i = self._ui
-        if i == UNIFORM_BLOCK:
-            self.rng.random(out=self._ublock)
+        if i == DRAW_BLOCK:
+            stream_uniforms(self.seed, self._stream_at[0], self._stream_at[1], self._ublocks, self._ublock)
+            self._ublocks += 1
             i = 0
         self._ui = i + 1
         return float(self._ublock[i])

@@ -567,3 +567,38 @@ def test_chord_scores_matches_its_reference(seed, scale):
     np.testing.assert_allclose(got[2], want[2], rtol=1e-6, atol=1e-5)
     np.testing.assert_array_equal(got[3], got[2])
     assert abs(float(np.exp(got[2][0, :156].astype(np.float64)).sum()) - 1.0) < 1e-5
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**63 - 1), slot=st.integers(-2**40, 2**40), part=st.integers(0, 64),
+       block=st.integers(0, 1000), n=st.sampled_from([1, 7, 32]))
+def test_stream_uniforms_matches_its_reference(seed, slot, part, block, n):
+    """The band's keyed draws (live.accompanist): the numba kernel and numpy's uint64
+    arithmetic give the same bits, every value in [0, 1), and block b of a stream is
+    numbers b*n .. b*n+n-1 of it."""
+    from kernels.draws import stream_uniforms, stream_uniforms_ref
+
+    got, want = np.empty(n), np.empty(n)
+    stream_uniforms(seed, slot, part, block, got)
+    stream_uniforms_ref(seed, slot, part, block, want)
+    np.testing.assert_array_equal(got, want)
+    assert ((got >= 0.0) & (got < 1.0)).all()
+    whole = np.empty(n * (block % 4 + 1))
+    stream_uniforms(seed, slot, part, 0, whole)
+    one = np.empty(n)
+    stream_uniforms(seed, slot, part, block % 4, one)
+    np.testing.assert_array_equal(one, whole[-n:])
+
+
+def test_stream_uniforms_are_uniform_and_neighbouring_streams_unrelated():
+    """Keyed by consecutive slots (as a take draws them) the streams look independent: the
+    values fill [0, 1) evenly and one slot's draws do not follow its neighbour's."""
+    from kernels.draws import stream_uniforms
+
+    draws = np.empty((2000, 16))
+    for slot in range(2000):
+        stream_uniforms(0, slot, 2, 0, draws[slot])
+    counts = np.histogram(draws, bins=20, range=(0.0, 1.0))[0]
+    assert counts.min() > draws.size / 20 * 0.9 and counts.max() < draws.size / 20 * 1.1
+    assert abs(np.corrcoef(draws[:-1].ravel(), draws[1:].ravel())[0, 1]) < 0.02
+    assert abs(np.corrcoef(draws[:, 0], draws[:, 1])[0, 1]) < 0.06

@@ -607,22 +607,67 @@ def test_a_rig_sets_each_parts_send_and_the_musicians():
         load_rig_text("band:\n  keys: {reverb: 1.5}\n")
 
 
-def test_the_parts_draws_are_seeded_uniform_and_refilled_in_place():
-    """Velocity jitter (and every other draw of the parts) comes from a block of uniforms
-    refilled in place: the same seed plays the same, every value of the jitter is used
-    about as often, and deciding allocates no new array for it."""
-    from live.accompanist import UNIFORM_BLOCK, PartInfo, RuleAccompanist
+def test_the_parts_draws_are_seeded_uniform_and_keyed_by_slot_and_part():
+    """Velocity jitter (and every other draw of the parts) comes from a stream keyed by
+    (seed, slot, part), computed in blocks into one array: the same seed and stream play
+    the same, past several blocks; another seed, slot or part plays otherwise; every value
+    of the jitter is used about as often; and drawing allocates no new array."""
+    from live.accompanist import DRAW_BLOCK, PartInfo, RuleAccompanist
 
     def band(seed):
         return RuleAccompanist([PartInfo(0, "bass", 28, 55)], seed=seed)
 
+    def vels(acc, slot, part, n):
+        acc._stream(slot, part)
+        return [acc._vel(80, 4) for _ in range(n)]
+
     a, b, c = band(3), band(3), band(4)
     block = a._ublock
-    n = 3 * UNIFORM_BLOCK + 5  # past three refills
-    va = [a._vel(80, 4) for _ in range(n)]
-    assert va == [b._vel(80, 4) for _ in range(n)]
-    assert va != [c._vel(80, 4) for _ in range(n)]
+    n = 3 * DRAW_BLOCK + 5  # past three blocks
+    va = vels(a, 17, 0, n)
+    assert va == vels(b, 17, 0, n) == vels(a, 17, 0, n)  # again from the stream's start
+    assert va != vels(c, 17, 0, n)
+    assert va != vels(a, 18, 0, n) and va != vels(a, 17, 1, n) and va != vels(a, -17, 0, n)
     assert a._ublock is block
-    counts = np.bincount(np.array(va) - 76, minlength=9)
-    assert len(counts) == 9 and counts.min() > n / 9 * 0.75 and counts.max() < n / 9 * 1.25
+    many = np.array([v for slot in range(-8, 400) for v in vels(a, slot, slot % 3, 16)])
+    counts = np.bincount(many - 76, minlength=9)
+    assert len(counts) == 9 and counts.min() > many.size / 9 * 0.85 and counts.max() < many.size / 9 * 1.15
     assert a._vel(126, 4) <= 127 and a._vel(2, 4) >= 1 and a._vel(80, 0) == 80
+
+
+def test_deciding_a_slot_again_plays_it_the_same():
+    """The planner decides a slot again when the musician plays (and plans the next one
+    before this one is final); the humanising of what it commits does not depend on how
+    often: a take decided once per slot and one whose every slot was decided three times,
+    the next slot planned in between, commit the same notes at the same times and
+    velocities. (Until 2026-12-07 the draws came from one generator and shifted.)"""
+    from live.chart import ChartAccompanist
+    from live.listener import Snapshot
+    from live.render import demo_chart
+    from live.styles import activate
+
+    style = activate(open_style("funk"))
+    assert style.timing_ms > 0 and style.velocity_jitter > 0  # a style that humanises both
+    snap = Snapshot(0, np.zeros(12), -1, -1, np.zeros((0, 3), np.int64), 0, -1)
+    spb = style.meter * SLOTS_PER_BEAT
+
+    def ctx(slot):
+        return SlotContext(slot, style.meter, "funk", style.swing, "chords", snap, (-1, 0), 24000.0)
+
+    def take(revisions):
+        acc = ChartAccompanist(PARTS, demo_chart(style, 4), seed=5)
+        out = []
+        for slot in range(4 * spb):
+            for _ in range(revisions):
+                acc.decide(ctx(slot))
+                acc.decide(ctx(slot + 1))
+            d = acc.decide(ctx(slot))
+            out.append([(e.beat, e.duration, e.part, e.note, e.velocity) for e in d.events])
+            acc.commit(d)
+        return out
+
+    once, revised = take(0), take(3)
+    assert sum(map(len, once)) > 100
+    assert revised == once
+    beats = [e[0] for slot in once for e in slot if e[2] == 2]  # the drums
+    assert any(b != round(b * 4) / 4 for b in beats), "the timing jitter was drawn"
