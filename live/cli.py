@@ -7,7 +7,7 @@ import sys
 
 from live import __version__
 from live.errors import SidemanError
-from live.train import DEFAULT_SOURCES
+from live.train import CHORALE_CHORDS, CHORALE_CHORDS_HELP, DEFAULT_SOURCES
 
 
 def _progress(msg: str) -> None:
@@ -286,7 +286,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="sideman-eval-") as tmp:  # a folder's dataset lives here
         data, _ = dataset_for(Path(args.data), args.sources, limit=args.data_limit, as_played=args.as_played,
-                              folder_out=Path(tmp) / "data.npz", progress=_progress)
+                              chorale_chords=args.chorale_chords, folder_out=Path(tmp) / "data.npz",
+                              progress=_progress)
         result = run_eval(data, model=args.model, split=args.split, limit=args.limit, progress=_progress)
     print(table(result))
     if args.json:
@@ -441,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-played", action="store_true",
                    help="the folk tunes with their repeats expanded, as a musician plays them (a band that "
                         "remembers the tune plays the changes right the second time)")
+    p.add_argument("--chorale-chords", choices=CHORALE_CHORDS, default=CHORALE_CHORDS[0], help=CHORALE_CHORDS_HELP)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--limit", type=int, help="evaluate the first N test pieces of each source")
     p.add_argument("--model", help="an .onnx accompanist model (default: the shipped one)")

@@ -20,6 +20,7 @@ import numpy as np
 
 from kernels import chord_pitch_classes
 from live.midifile import Performance
+from live.train import CHORALE_CHORDS
 
 EVAL_TEMPO = 120.0
 EVAL_SR, EVAL_BLOCK = 48000, 256
@@ -220,7 +221,8 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
 
     policies = {STYLES[k]: asdict(ChordDecoder(rt, k, **kw).policy) for k in POLICIES}
     result = {"split": split, "pieces": len(pieces), "tempo": EVAL_TEMPO,
-              "as_played": bool(ds.meta.get("as_played")), "decision_policy": policies,
+              "as_played": bool(ds.meta.get("as_played")),
+              "chorale_chords": ds.meta.get("chorale_chords", CHORALE_CHORDS[0]), "decision_policy": policies,
               "by_source": {}}
     for name, by_src in rows.items():
         for src, ms in by_src.items():
@@ -233,11 +235,21 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
     return result
 
 
+def source_label(result: dict, src: str) -> str:
+    """``src`` as the table names it: how its pieces or reference chords were read, where not
+    the default."""
+    if result.get("as_played") and src == "nottingham":
+        return f"{src} (as played)"
+    if src == "bach" and result.get("chorale_chords", CHORALE_CHORDS[0]) != CHORALE_CHORDS[0]:
+        return f"{src} (chords {result['chorale_chords']})"
+    return src
+
+
 def table(result: dict) -> str:
     lines = ["| source | accompanist | pieces | NLL/step | note-in-chord | root acc | chord acc | "
              "changes/bar | changes/min | held-note changes/bar |", "|---|---|---|---|---|---|---|---|---|---|"]
     for src, by in result["by_source"].items():
-        label = f"{src} (as played)" if result.get("as_played") and src == "nottingham" else src
+        label = source_label(result, src)
         for name, e in by.items():
             nll = f"{e['nll_per_step']:.2f}" if "nll_per_step" in e else "-"
             lines.append(f"| {label} | {name} | {e['pieces']} | {nll} | {e['note_in_chord']:.3f} | "
@@ -248,7 +260,7 @@ def table(result: dict) -> str:
         if v:
             lo, hi = v["note_in_chord_diff_ci95"]
             rlo, rhi = v["changes_ratio_ci95"]
-            lines.append(f"{src}: online model - reference note-in-chord {v['note_in_chord_diff']:+.3f} "
+            lines.append(f"{source_label(result, src)}: online model - reference note-in-chord {v['note_in_chord_diff']:+.3f} "
                          f"(95% CI {lo:+.3f} to {hi:+.3f} over pieces), chord changes x{v['changes_ratio']:.2f} "
                          f"({rlo:.2f} to {rhi:.2f})")
     return "\n".join(lines)
@@ -283,7 +295,7 @@ def write_chart(result: dict, out: Path) -> None:
             vals = [result["by_source"][s].get(name, {}).get(key, np.nan) for s in sources]
             ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, label=name,
                    hatch="//" if name == "reference" else None, alpha=0.85)
-        ax.set_xticks(x, sources)
+        ax.set_xticks(x, [source_label(result, s) for s in sources])
         ax.set_title(label)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)

@@ -406,3 +406,59 @@ def test_as_played_expands_repeats_and_endings_with_their_chords(tmp_path):
     # the notated order is still the default, and a dataset is rebuilt when the choice changes
     again = D.build_dataset(["nottingham"], tmp_path / "w.npz", tmp_path, progress=None, as_played=True)
     assert D.load_dataset(again).meta["as_played"]
+
+
+def test_chorale_chords_from_all_voices_or_from_those_under_the_tune(tmp_path):
+    """The chorales' reference chords: every slice of the four voices (the default, the
+    soprano's note in its chord by construction), or the three voices under the tune; the
+    same pieces, melody and bar positions either way, recorded in the dataset, and a
+    dataset built one way is rebuilt when asked for the other."""
+    from live.evaluate import tones_table
+
+    tones = tones_table()
+    built = {c: D.load_dataset(D.build_dataset(["bach"], tmp_path / f"{c}.npz", limit=3, progress=None,
+                                               chorale_chords=c)) for c in ("all-voices", "under-the-tune")}
+    whole, under = built["all-voices"], built["under-the-tune"]
+    assert whole.meta["chorale_chords"] == "all-voices" and under.meta["chorale_chords"] == "under-the-tune"
+    assert whole.arrays["piece_id"].tolist() == under.arrays["piece_id"].tolist()
+    share = {}
+    for name, ds in built.items():
+        hit = total = 0
+        for p, q in zip(ds, whole, strict=True):
+            assert (p.mel == q.mel).all() and (p.pos == q.pos).all()
+            sounding = p.mel >= 0
+            hit += int(tones[p.chord[sounding], p.mel[sounding]].sum())
+            total += int(sounding.sum())
+        share[name] = hit / total
+    assert share["all-voices"] > 0.95 and share["under-the-tune"] < share["all-voices"] - 0.03
+    changed = sum(int((p.chord != q.chord).sum()) for p, q in zip(under, whole, strict=True))
+    assert changed > 0
+    again = D.build_dataset(["bach"], tmp_path / "all-voices.npz", limit=3, progress=None,
+                            chorale_chords="under-the-tune")
+    assert D.load_dataset(again).meta["chorale_chords"] == "under-the-tune"
+    with pytest.raises(InputFileError, match="chorale chords must be one of all-voices, under-the-tune, analysis, "
+                                             "got 'sop'"):
+        D.build_dataset(["bach"], tmp_path / "x.npz", limit=1, progress=None, chorale_chords="sop")
+
+
+def test_chorale_chords_from_music21s_harmonic_analyses(tmp_path):
+    """``analysis``: the chorales music21 has a Roman-numeral analysis of, paired by BWV
+    number; the chords are the analyst's (bwv269, "Aus meines Herzens Grunde", opens
+    G: I | I IV6 V6 | I V vi in 3/4 with a quarter pickup), the melody and bass the
+    score's; an analysis of another edition is skipped and counted."""
+    from live.evaluate import tones_table
+
+    path = D.build_dataset(["bach"], tmp_path / "a.npz", limit=3, progress=None, chorale_chords="analysis")
+    ds = D.load_dataset(path)
+    assert ds.meta["chorale_chords"] == "analysis"
+    p = ds.by_id("bach/bwv269")
+    score = D.load_dataset(D.build_dataset(["bach"], tmp_path / "s.npz", limit=3, progress=None)).by_id("bach/bwv269")
+    assert (p.mel == score.mel).all() and (p.bass == score.bass).all() and (p.pos == score.pos).all()
+    # eighth steps: the pickup beat, then bars of six
+    want = [cls(G, "maj")] * 2 + [cls(G, "maj")] * 2 + [cls(C, "maj")] * 2 + [cls(D_, "maj")] * 2 \
+        + [cls(G, "maj")] * 2 + [cls(D_, "maj")] * 2 + [cls(E, "min")] * 2
+    assert p.chord[:14].tolist() == want
+    tones = tones_table()
+    sounding = p.mel >= 0
+    assert tones[p.chord[sounding], p.mel[sounding]].mean() > 0.95  # an analyst's chords hold the tune too
+    assert sum(ds.meta["skipped"]["bach"].values()) + len(ds) <= 3

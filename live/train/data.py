@@ -82,8 +82,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.chords import N_QUALITIES, QUALITIES, chord_recognize
+from kernels.chords import N_QUALITIES, QUALITIES, chord_pitch_classes, chord_recognize
 from live.errors import InputFileError
+from live.train import CHORALE_CHORDS, CHORALE_CHORDS_HELP
 
 FORMAT_VERSION = 1
 N_CHORD = 12 * N_QUALITIES  # 156: "no chord"
@@ -540,10 +541,11 @@ def _m21_key(score, analyze: bool) -> tuple[int, int]:
 
 
 def _m21_piece(score, source: str, piece_id: str, chord_texts: list[str] | None = None,
-               analyze_key: bool = False, stats: Counter | None = None) -> Piece:
+               analyze_key: bool = False, stats: Counter | None = None, all_voices: bool | None = None) -> Piece:
     """A music21 score -> Piece. chord_texts: the original texts of the score's ChordSymbols in
     order (ABC placeholders). Chords from symbols where present, else recognized from the
-    non-melody parts (all parts for a single-melody-line-plus-harmony texture like a chorale)."""
+    non-melody parts, or from all parts with ``all_voices`` (default: for a chorale, a single
+    melody line plus harmony)."""
     from music21 import harmony
     num, den = _m21_meter(score)
     spb = _steps_per_bar(num, den)
@@ -580,8 +582,11 @@ def _m21_piece(score, source: str, piece_id: str, chord_texts: list[str] | None 
             bass = np.where(low >= 0, low % 12, bass)
         has_chords = bool(starts)
     elif others:
-        # A chorale's harmony is all its voices; a user's file: the accompaniment, not the tune.
-        voices = [mel_notes, *other_notes] if source == "bach" else other_notes
+        # A chorale's harmony is all its voices (unless asked for the voices under the tune);
+        # a user's file: the accompaniment, not the tune.
+        if all_voices is None:
+            all_voices = source == "bach"
+        voices = [mel_notes, *other_notes] if all_voices else other_notes
         pcs, low = _sounding(*map(np.concatenate, zip(*voices, strict=True)), T)
         chord = _recognize(pcs, low)
         bass = np.where(low >= 0, low % 12, -1)
@@ -779,13 +784,76 @@ def _items_leadsheets() -> list[_Item]:
             for f in files]
 
 
-def _items_bach() -> list[_Item]:
+def _items_bach(chorale_chords: str = CHORALE_CHORDS[0]) -> list[_Item]:
     from music21 import corpus
 
-    def load(name):
-        return _m21_piece(corpus.parse(name), "bach", name, analyze_key=True)
     names = list(corpus.chorales.Iterator(returnType="filename"))
+    if chorale_chords == "analysis":
+        return _items_bach_analysed(set(names))
+
+    def load(name):
+        return _m21_piece(corpus.parse(name), "bach", name, analyze_key=True,
+                          all_voices=chorale_chords == "all-voices")
     return [_Item(n, lambda n=n: load(n)) for n in names]
+
+
+_BWV = re.compile(r"^BWV:\s*(\S+)", re.M)
+
+
+def _items_bach_analysed(names: set[str]) -> list[_Item]:
+    """The chorales music21 ships a harmonic analysis of (bach/choraleAnalyses, RomanText by
+    Tymoczko and others), each paired with its score by BWV number: melody, bass and bar
+    positions from the score, chords from the analyst's Roman numerals (the chord an analyst
+    hears, passing and neighbour notes left out). Skipped where the analysis is not as long
+    as the score, or where the score's bass seldom sounds a tone of the analysed chord (a
+    different edition: transposed, repeats written out)."""
+    from music21 import corpus
+
+    items = []
+    for path in sorted(str(p) for p in corpus.getCorePaths() if "choraleAnalyses" in str(p)):
+        m = _BWV.search(Path(path).read_text(errors="replace"))
+        name = f"bach/bwv{m.group(1)}" if m else None
+        if name not in names:
+            continue
+        items.append(_Item(name, lambda name=name, path=path: _analysed_piece(name, path), path))
+    return items
+
+
+def _analysed_piece(name: str, analysis_path: str) -> Piece:
+    from music21 import converter, corpus, roman
+
+    score = corpus.parse(name)
+    piece = _m21_piece(score, "bach", name, analyze_key=True, all_voices=True)
+    analysis = converter.parse(analysis_path, format="romantext")
+    if abs(float(analysis.highestTime) - float(score.highestTime)) > 1.0:  # the last chord may fill its bar
+        raise _Skip("analysis not as long as the score")
+    starts, classes, basses = [], [], []
+    weights = np.zeros(12)
+    for rn in analysis.recurse().getElementsByClass(roman.RomanNumeral):
+        weights[:] = 0.0
+        for p in rn.pitches:
+            weights[p.pitchClass] = 1.0
+        bass = rn.bass().pitchClass
+        r, q, _ = chord_recognize(weights, bass)
+        starts.append(float(rn.getOffsetInHierarchy(analysis)) * 2)
+        classes.append(r * N_QUALITIES + q if r >= 0 else N_CHORD)
+        basses.append(bass)
+    if not starts:
+        raise _Skip("analysis without chords")
+    chord, _ = _chord_events(np.asarray(starts), np.asarray(classes, np.int64), np.asarray(basses, np.int64),
+                             len(piece.pos))
+    # another edition (transposed, or barred otherwise): the score's bass then seldom sounds a
+    # tone of the analysed chord (aligned, 86-98% of the steps; misaligned, 0-64%)
+    tones = np.zeros((N_CHORD + 1, 12), bool)
+    out = np.empty(4, np.int64)
+    for c in range(N_CHORD):
+        tones[c, out[:chord_pitch_classes(c // N_QUALITIES, c % N_QUALITIES, out)]] = True
+    low = piece.bass >= 0
+    if tones[chord[low], piece.bass[low]].mean() < 0.75:
+        raise _Skip("analysis does not fit the score's bass (another edition)")
+    steps = dict(piece.steps)
+    steps["chord"] = chord.astype(steps["chord"].dtype)
+    return Piece(piece.source, piece.piece_id, piece.steps_per_bar, piece.key_tonic, piece.key_mode, True, steps)
 
 
 _MIDI_EXT = {".mid", ".midi"}
@@ -1007,14 +1075,15 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
 
 
 def dataset_for(data: Path, sources: str | None, *, limit: int | None = None, as_played: bool = False,
-                folder_out: Path, progress: Callable[[str], None] | None = print) -> tuple[Path, list[str]]:
+                chorale_chords: str = CHORALE_CHORDS[0], folder_out: Path,
+                progress: Callable[[str], None] | None = print) -> tuple[Path, list[str]]:
     """What ``--data`` and ``--sources`` name (``sideman train``, ``sideman eval``): the dataset
     file and its sources.
 
     ``data`` a folder of MIDI, MusicXML or ABC files: a dataset built from it (and the
     ``sources`` given, comma separated) into ``folder_out``, rebuilt every time (the folder may
     have changed). An existing dataset file with no ``sources`` given, built with the same
-    ``limit`` and ``as_played``: read as built (it used to be rebuilt from the default sources,
+    ``limit``, ``as_played`` and ``chorale_chords``: read as built (it used to be rebuilt from the default sources,
     overwriting a dataset the user had built from others). Otherwise built into ``data`` from
     ``sources`` (``live.train.DEFAULT_SOURCES`` where None), or reused where it was built from
     the same.
@@ -1025,24 +1094,28 @@ def dataset_for(data: Path, sources: str | None, *, limit: int | None = None, as
         folder_out.parent.mkdir(parents=True, exist_ok=True)
         folder_out.unlink(missing_ok=True)
         progress(f"the folder {data} ({', '.join(names)}); its dataset: {folder_out}")
-        return build_dataset(names, folder_out, limit=limit, progress=progress, as_played=as_played), names
+        return build_dataset(names, folder_out, limit=limit, progress=progress, as_played=as_played,
+                             chorale_chords=chorale_chords), names
     if sources is None and data.is_file():
         try:
             meta = load_dataset(data).meta
         except InputFileError:
             meta = None
-        if meta is not None and bool(meta.get("as_played")) == as_played and limit in (None, meta.get("limit")):
+        if (meta is not None and bool(meta.get("as_played")) == as_played and limit in (None, meta.get("limit"))
+                and meta.get("chorale_chords", CHORALE_CHORDS[0]) == chorale_chords):
             names = list(meta.get("sources") or [])
             progress(f"{data}: sources {','.join(names)} (as built; --sources rebuilds it)")
             return data, names
     from live.train import DEFAULT_SOURCES
 
     names = (sources or DEFAULT_SOURCES).split(",")
-    return build_dataset(names, data, limit=limit, progress=progress, as_played=as_played), names
+    return build_dataset(names, data, limit=limit, progress=progress, as_played=as_played,
+                         chorale_chords=chorale_chords), names
 
 
 def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_ROOT, limit: int | None = None,
-                  progress: Callable[[str], None] | None = print, as_played: bool = False) -> Path:
+                  progress: Callable[[str], None] | None = print, as_played: bool = False,
+                  chorale_chords: str = CHORALE_CHORDS[0]) -> Path:
     """Build (or reuse) the dataset for sources ("pop909", "nottingham", "bach", "folder:/path").
 
     Writes one .npz atomically (temporary file, then rename): the step arrays concatenated,
@@ -1052,9 +1125,10 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
     as chord texts that are not chords), seconds per source). If ``out`` already holds a dataset
     built from the same sources and limit it is kept as is. ``limit``: the first N pieces per
     source. ``as_played``: Nottingham's tunes with their repeats expanded, as a musician plays
-    them (``meta["as_played"]``; the default is the notated order). Returns ``out``.
-    Raises: InputFileError for an unknown source, a missing corpus folder, or a folder source
-    with nothing usable.
+    them (``meta["as_played"]``; the default is the notated order). ``chorale_chords``: one of
+    ``CHORALE_CHORDS``, where the chorales' chords come from (``meta["chorale_chords"]``).
+    Returns ``out``. Raises: InputFileError for an unknown source or chorale chords, a missing
+    corpus folder, or a folder source with nothing usable.
     """
     out = Path(out)
     data_root = Path(data_root)
@@ -1062,14 +1136,17 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
     for s in sources:
         if s not in SOURCES and not s.startswith("folder:"):
             raise InputFileError(f"unknown source {s!r}: expected one of {', '.join(SOURCES)} or folder:/path")
+    if chorale_chords not in CHORALE_CHORDS:
+        raise InputFileError(f"chorale chords must be one of {', '.join(CHORALE_CHORDS)}, got {chorale_chords!r}")
     progress = progress or (lambda _msg: None)
     if out.exists():
         try:
             old = load_dataset(out).meta
             if (old.get("sources") == sources and old.get("limit") == limit
-                    and bool(old.get("as_played")) == as_played):
+                    and bool(old.get("as_played")) == as_played
+                    and old.get("chorale_chords", CHORALE_CHORDS[0]) == chorale_chords):
                 progress(f"{out}: up to date (sources {','.join(sources)}, limit {limit}"
-                         f"{', as played' if as_played else ''}); not rebuilt")
+                         f"{', as played' if as_played else ''}, chorale chords {chorale_chords}); not rebuilt")
                 return out
         except InputFileError:
             pass
@@ -1084,7 +1161,7 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
         elif s == "nottingham":
             items = _items_nottingham(data_root, stats, as_played)
         elif s == "bach":
-            items = _items_bach()
+            items = _items_bach(chorale_chords)
         elif s in M21_FOLK:
             items = _items_m21_folk(s, stats)
         elif s == "leadsheets":
@@ -1103,7 +1180,7 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
     arrays = _to_arrays(pieces)
     ds = Dataset(arrays, {})
     meta = {"version": FORMAT_VERSION, "sources": sources, "limit": limit, "as_played": as_played,
-            "counts": counts(ds),
+            "chorale_chords": chorale_chords, "counts": counts(ds),
             "skipped": skipped, "seconds": seconds}
     arrays["meta"] = np.array(json.dumps(meta))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -1120,8 +1197,10 @@ def build_dataset(sources: list[str], out: Path, data_root: Path = DEFAULT_DATA_
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m live.train.data --sources pop909,nottingham,bach --out data.npz [--limit N]``."""
+    from live.train import DEFAULT_SOURCES
+
     ap = argparse.ArgumentParser(prog="python -m live.train.data", description=__doc__.split("\n")[0])
-    ap.add_argument("--sources", default="pop909,nottingham,bach",
+    ap.add_argument("--sources", default=DEFAULT_SOURCES,
                     help="comma-separated: pop909, nottingham, bach, essen, oneills, ryans, leadsheets, "
                          "folder:/path")
     ap.add_argument("--out", type=Path, required=True, help="the .npz to write")
@@ -1129,10 +1208,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N pieces per source")
     ap.add_argument("--as-played", action="store_true",
                     help="expand the Nottingham tunes' repeats, as a musician plays them")
+    ap.add_argument("--chorale-chords", choices=CHORALE_CHORDS, default=CHORALE_CHORDS[0],
+                    help=CHORALE_CHORDS_HELP)
     args = ap.parse_args(argv)
     try:
         path = build_dataset([s for s in args.sources.split(",") if s], args.out, args.data_root, args.limit,
-                             as_played=args.as_played)
+                             as_played=args.as_played, chorale_chords=args.chorale_chords)
     except InputFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
