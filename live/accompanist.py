@@ -103,6 +103,9 @@ class SlotContext:
     #: 0..127 with 64 in the middle, see ``level``) and how hard and busy it plays
     adventure: float = 0.0
     energy: float = 0.0
+    #: the slot is final already and the planner asks again (a correction: the musician's
+    #: chord or a melody note heard just after it began); a model does not step again
+    again: bool = False
 
     @property
     def beat(self) -> float:

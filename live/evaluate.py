@@ -64,13 +64,18 @@ def melody_performance(mel: np.ndarray, mel_on: np.ndarray, pitch: np.ndarray | 
 
 
 def chords_via_engine(perf: Performance, n_steps: int, steps_per_bar: int, accompanist_factory,
-                      tempo: float = EVAL_TEMPO, first_pos: int = 0, early_steps: float = 0.0) -> np.ndarray:
-    """Play ``perf`` through the engine; the chord class in force at each step start.
+                      tempo: float = EVAL_TEMPO, first_pos: int = 0, early_steps: float = 0.0,
+                      detail: bool = False):
+    """Play ``perf`` through the engine; the chord class each step is decided to (the one
+    committed for it, or a correction made during it).
 
     ``first_pos``: the eighth of the bar the piece starts on (a pickup): the performance
     is delayed by that many steps so the band's bar lines fall where the score's do.
     ``early_steps``: the listener hears each note this many steps early (stamped on
     time), as ``sideman harmonize`` without ``--online`` does; 0 is live.
+    ``detail``: also (the chord in force at each step's start, the share of each step
+    that chord sounded before a correction replaced it, 0 where none), so that a
+    correction a few ms into a step is counted for what it is (``metrics``).
     """
     from dataclasses import replace
 
@@ -92,21 +97,49 @@ def chords_via_engine(perf: Performance, n_steps: int, steps_per_bar: int, accom
         step = (slot + 1) // 2 - first_pos  # a chord taken on a 16th counts from the next eighth
         if step < n_steps:
             out[max(step, 0):] = NO_CHORD if c.root < 0 else c.root * 13 + c.quality
-    return out
+    if not detail:
+        return out
+    t = eng.planner.transport
+    starts = np.array([t.frame_at((first_pos + k) / 2) for k in range(n_steps + 1)], np.float64)
+    frames = np.array([f for _, f, _ in log], np.float64)
+    classes = np.array([NO_CHORD if c.root < 0 else c.root * 13 + c.quality for _, _, c in log], np.int64)
+    order = np.argsort(frames, kind="stable")  # a correction is logged after commits made ahead of it
+    frames, classes = frames[order], classes[order]
+    at = np.searchsorted(frames, starts[:-1], side="right") - 1  # the entry in force at each start
+    first = np.where(at >= 0, classes[np.maximum(at, 0)], NO_CHORD)
+    last = np.searchsorted(frames, starts[1:], side="left") - 1  # the step's last entry
+    late = np.zeros(n_steps)
+    moved = (first != out) & (last > at)
+    late[moved] = np.clip((frames[last[moved]] - starts[:-1][moved]) / (starts[1:] - starts[:-1])[moved], 0.0, 1.0)
+    first = np.where(moved, first, out)
+    return out, first, late
 
 
-def metrics(pred: np.ndarray, ref: np.ndarray, mel: np.ndarray, mel_on: np.ndarray, steps_per_bar: int) -> dict:
+def metrics(pred, ref: np.ndarray, mel: np.ndarray, mel_on: np.ndarray, steps_per_bar: int) -> dict:
+    """``pred``: the chord of each step, or ``chords_via_engine``'s detail (chord, the chord
+    at the step's start, the share of the step it sounded): note-in-chord and accuracy then
+    count a step corrected during it by how long each chord sounded in it."""
+    first = late = None
+    if isinstance(pred, tuple):
+        pred, first, late = pred
     has_mel = mel >= 0
-    inside = TONES[pred[has_mel], mel[has_mel]]
+    inside = TONES[pred[has_mel], mel[has_mel]].astype(np.float64)
     known = ref != NO_CHORD
+    root_hit = ((pred // 13) == (ref // 13)) & (pred != NO_CHORD)
+    exact_hit = pred == ref
+    if first is not None:
+        w = late[has_mel]
+        inside = inside * (1.0 - w) + TONES[first[has_mel], mel[has_mel]] * w
+        root_hit = root_hit * (1.0 - late) + (((first // 13) == (ref // 13)) & (first != NO_CHORD)) * late
+        exact_hit = exact_hit * (1.0 - late) + (first == ref) * late
     changes = np.flatnonzero(pred[1:] != pred[:-1]) + 1
     held = changes[(mel_on[changes] == 0) & (mel[changes] >= 0) & (mel[changes] == mel[changes - 1])]
     bars = len(pred) / steps_per_bar
     return {
-        "steps": int(len(pred)), "melody_steps": int(has_mel.sum()), "inside": int(inside.sum()),
+        "steps": int(len(pred)), "melody_steps": int(has_mel.sum()), "inside": float(inside.sum()),
         "known": int(known.sum()),
-        "root_hits": int(((pred // 13) == (ref // 13))[known & (pred != NO_CHORD)].sum()),
-        "exact_hits": int((pred == ref)[known].sum()),
+        "root_hits": float(root_hit[known].sum()),
+        "exact_hits": float(exact_hit[known].sum()),
         "changes": int(len(changes)), "held_changes": int(len(held)), "bars": float(bars),
         "minutes": len(pred) * 30.0 / EVAL_TEMPO / 60.0,
     }
@@ -191,9 +224,16 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
             "reference": ref,
             "rules": chords_via_engine(perf, len(ref), spb, lambda infos: RuleAccompanist(infos, seed=0),
                                        first_pos=p0),
+            # as live: each step decided before its note, corrected a few ms after a note that
+            # clashes (counted for the share of the step each chord sounded)
             "model (online)": chords_via_engine(
                 perf, len(ref), spb,
                 lambda infos, p=p: ModelAccompanist(infos, ChordDecoder(rt, p.style, seed=0, **kw), seed=0),
+                first_pos=p0, detail=True),
+            "model (online, no corrections)": chords_via_engine(
+                perf, len(ref), spb,
+                lambda infos, p=p: ModelAccompanist(infos, ChordDecoder(rt, p.style, seed=0, **kw), seed=0,
+                                                    hears_late=False),
                 first_pos=p0),
             # hears the note at each step's start before choosing, as `sideman harmonize`
             # does offline; live, that is a band that comes in a few ms after the beat

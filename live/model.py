@@ -17,7 +17,7 @@ import numpy as np
 
 from kernels import (argmax, chord_scores, fit_scores, log_softmax, melody_at, melody_token, recall, recall_votes,
                      softmax_at)
-from live.accompanist import Chord, Decision, PartInfo, RuleAccompanist, SlotContext
+from live.accompanist import MELODY_MODES, Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 
 CHORD_CLASSES, BASS_CLASSES, MEL_CLASSES, POS_CLASSES = 157, 13, 13, 16
@@ -336,6 +336,8 @@ class ChordDecoder:
         # the last MEMO_STEPS steps run, newest first: (the state each ran from, its inputs,
         # its outputs, the chord scores it gave), see ``propose``
         self._memo: list[tuple] = []
+        # the last committed step, for ``revise``: (state, chord and steps heard before it, its inputs)
+        self._last: tuple | None = None
 
     def propose(self, prev_mel: int, prev_on: int, pos: int, cur_mel: int = -1,
                 steps_per_bar: int = 8) -> tuple[int, int, float, np.ndarray]:
@@ -446,13 +448,18 @@ class ChordDecoder:
         p = softmax_at(self.first_logits, c)
         return c, bass, p, h1
 
-    def commit(self, chord: int, h_next: np.ndarray) -> None:
+    def commit(self, chord: int, h_next: np.ndarray, inputs: tuple[int, int, int, int] | None = None) -> None:
         """The step is final with ``chord`` (the proposal, or the musician's own).
 
         ``h_next`` is the state ``propose`` returned for this step; the model's state
         does not depend on the chord (it hears the melody only), so the musician may
-        override the proposal without re-running the model.
+        override the proposal without re-running the model. ``inputs``: the step's
+        (prev_mel, prev_on, pos, steps_per_bar) as proposed, so that ``revise`` can decide
+        it again.
         """
+        # what ``revise`` needs to decide this step again (not where the memory window moves)
+        self._last = None if inputs is None or self.n_heard + 1 == RECALL_STEPS else \
+            (self.h, self.prev_chord, self.n_heard, inputs)
         self.h = h_next
         self.prev_chord = chord
         self.n_heard += 1
@@ -461,6 +468,30 @@ class ChordDecoder:
             self.tok[:half] = self.tok[half:RECALL_STEPS]
             self.tok_pos[:half + 1] = self.tok_pos[half:]
             self.n_heard = half
+
+    def revise(self, cur_mel: int) -> tuple[int, np.ndarray] | None:
+        """The last committed step decided again hearing ``cur_mel``, the melody's pitch
+        class at the step's start (the reactive variant's decision): (chord class, the
+        state after the step), or None where it cannot be (no step committed with its
+        ``inputs``, the memory window moved at its commit, or it was amended already).
+        Changes nothing: ``amend`` makes the revision final."""
+        if self._last is None:
+            return None
+        h0, chord0, n0, (prev_mel, prev_on, pos, steps_per_bar) = self._last
+        keep = self.h, self.prev_chord, self.n_heard
+        self.h, self.prev_chord, self.n_heard = h0, chord0, n0
+        try:
+            c, _bass, _p, h1 = self.propose(prev_mel, prev_on, pos, cur_mel=cur_mel, steps_per_bar=steps_per_bar)
+        finally:
+            self.h, self.prev_chord, self.n_heard = keep
+        return c, h1
+
+    def amend(self, chord: int, h_next: np.ndarray) -> None:
+        """The last committed step is final with a revision's chord and state instead
+        (once: the step cannot be revised again)."""
+        self.h = h_next
+        self.prev_chord = chord
+        self._last = None
 
     def nll(self, target: int) -> float:
         """-log p(target) under the last proposal's step (before ``commit``)."""
@@ -498,46 +529,82 @@ class ModelAccompanist(RuleAccompanist):
     Chords mode and a held left hand still follow the musician; the model's state is
     fed the chord the band actually played, so it keeps listening either way. The
     model steps on eighth notes; the slots between keep the chord.
+
+    A step is decided before the note on it is heard (strictly causal). When the
+    planner asks again for a step already final (``hears_late``: a melody note began on
+    it just after its commit) and that note is not a tone of the chord the band took,
+    the step is decided again hearing it (``ChordDecoder.revise``, the reactive
+    variant's decision); a chord that holds the note replaces the committed one, and
+    the planner strikes it at once (``live.planner``: a correction a few ms after the
+    note, as an accompanist who hears a clash fixes it).
     """
 
     name = "model"
     change_on_beats_only = False
+    #: the planner may ask for a step again when a melody note began on it after its commit
+    hears_late = True
 
     def __init__(self, parts: list[PartInfo], decoder: ChordDecoder, seed: int = 0,
-                 reactive: bool = False) -> None:
+                 reactive: bool = False, hears_late: bool = True) -> None:
         super().__init__(parts, seed=seed)
         self.decoder = decoder
         self.reactive = reactive  # also tell the model the melody note at the step's start
-        self._proposal: tuple[int, int, np.ndarray] | None = None  # (slot, chord class, state)
+        self.hears_late = hears_late and not reactive  # a reactive band heard it already
+        # (slot, chord class, state, the step's inputs; None for a revision)
+        self._proposal: tuple[int, int, np.ndarray, tuple | None] | None = None
+        self._committed = -1  # the last slot whose model step is final
 
     def _model_step(self, ctx: SlotContext) -> None:
         step_frames = ctx.frames_per_beat / 2
         prev_mel, prev_on = step_melody(ctx.snapshot, int(ctx.frame - step_frames), ctx.frame)
         cur = step_melody(ctx.snapshot, ctx.frame, int(ctx.frame + step_frames))[0] if self.reactive else -1
-        c, _bass, _p, h = self.decoder.propose(prev_mel, prev_on, ctx.slot_in_bar // 2, cur_mel=cur,
-                                               steps_per_bar=ctx.meter * 2)
-        self._proposal = (ctx.slot, c, h)
+        inputs = (prev_mel, prev_on, ctx.slot_in_bar // 2, ctx.meter * 2)
+        c, _bass, _p, h = self.decoder.propose(prev_mel, prev_on, inputs[2], cur_mel=cur, steps_per_bar=inputs[3])
+        self._proposal = (ctx.slot, c, h, inputs)
+
+    def _revise(self, ctx: SlotContext) -> None:
+        """The last final step again, where the melody note at its start (heard since)
+        is not a tone of the chord the band took and the decision hearing it holds it."""
+        if not self.hears_late or ctx.snapshot.hands or ctx.mode not in MELODY_MODES:
+            return
+        cur = step_melody(ctx.snapshot, ctx.frame, int(ctx.frame + ctx.frames_per_beat / 2))[0]
+        chord = self._chord
+        if cur < 0 or chord.root < 0 or CHORD_TONES[chord_class(chord.root, chord.quality), cur]:
+            return
+        got = self.decoder.revise(cur)
+        if got is not None and got[0] != NO_CHORD and CHORD_TONES[got[0], cur]:
+            self._proposal = (ctx.slot, got[0], got[1], None)
 
     def _choose_chord(self, ctx: SlotContext) -> Chord:
-        if ctx.snapshot.hands or ctx.mode == "chords" or self._proposal is None:
+        if ctx.snapshot.hands or ctx.mode == "chords":
             return super()._choose_chord(ctx)
+        if self._proposal is None:
+            return self._chord if ctx.again else super()._choose_chord(ctx)
         root, qual = class_chord(self._proposal[1])
         return Chord(root, qual) if root >= 0 else self._chord
 
     def decide(self, ctx: SlotContext) -> Decision:
         self._proposal = None
         if ctx.slot >= 0 and ctx.slot % 2 == 0:
-            self._model_step(ctx)
+            if not ctx.again:
+                self._model_step(ctx)
+            elif ctx.slot == self._committed:
+                self._revise(ctx)
         d = super().decide(ctx)
         if self._proposal is not None:
-            d.extra = self._proposal[2]
+            d.extra = self._proposal[2:]
         return d
 
     def commit(self, decision: Decision) -> None:
         super().commit(decision)
         if decision.extra is not None:
             c = self._chord
-            self.decoder.commit(chord_class(c.root, c.quality), decision.extra)
+            h, inputs = decision.extra
+            if inputs is None:
+                self.decoder.amend(chord_class(c.root, c.quality), h)
+            else:
+                self.decoder.commit(chord_class(c.root, c.quality), h, inputs)
+                self._committed = decision.slot
 
 
 def model_factory(rig, seed: int = 0, path: str | Path | None = None, messages: list[str] | None = None):

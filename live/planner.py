@@ -51,7 +51,7 @@ import numpy as np
 
 from kernels import key_estimate, key_update, next_beat, tap_tempo, tempo_state, tempo_update
 from kernels.tempo import MATCHED, PERIOD
-from live.accompanist import HARMONY_ROLES, SLOTS_PER_BEAT, Accompanist, Decision, SlotContext, chance, level
+from live.accompanist import HARMONY_ROLES, MELODY_MODES, SLOTS_PER_BEAT, Accompanist, Decision, SlotContext, chance, level
 from live.clock import FrameClock, Transport
 from live.events import CANCEL_MASK, CLOCK_START, CLOCK_STOP, CLOCK_TICK, NOTE_OFF, NOTE_ON, EventRing
 from live.listener import ONSET_CAPACITY, Listener
@@ -115,6 +115,7 @@ class PlannerStats:
     errors: int = 0
     fallback: bool = False
     corrections: int = 0  # harmony re-struck because the chord came just after the beat
+    heard_late: int = 0  # harmony re-struck for a melody note heard just after its eighth was final
     decide_ns_max: int = 0
     messages: list[str] = field(default_factory=list)  # shown by the UI, once each
     #: the last DECIDE_HISTORY decisions: how long each took (ns, ``accompanist.decide``) and
@@ -173,6 +174,7 @@ class Planner:
         self.last: Decision | None = None
         self.roles: dict[int, str] = {}  # part index -> role, for corrections
         self._checked_version = -1
+        self._heard_late_step = -1  # the eighth (its first slot) a late melody note was last heard on
         self._snap = None  # the last listener snapshot (see _snapshot)
         self.chord_log: list[tuple[int, int, object]] = []  # (slot, frame, Chord) at each change
         #: which section of the style plays in each bar (planner thread)
@@ -530,6 +532,7 @@ class Planner:
             self.arrangement = Arrangement(active_style(self.style), intro=False)
         t.start(frame, beat=-count_in_slots / SLOTS_PER_BEAT)
         self._next_commit = -count_in_slots
+        self._heard_late_step = -1
         self.ended = self.resting = False
         self.stop_frame = self._ending_frame = self._pause_slot = self._switch_slot = -1
         self._auto_bar = 0
@@ -583,7 +586,7 @@ class Planner:
             if self.stop_frame < 0 or self.stop_frame == self._ending_frame or f < self.stop_frame:
                 self.stop_frame = self._ending_frame = f
 
-    def _ctx(self, slot: int, snap) -> SlotContext:
+    def _ctx(self, slot: int, snap, again: bool = False) -> SlotContext:
         bar = slot // (self.transport.meter * SLOTS_PER_BEAT)
         section, section_bar = self.arrangement.at(bar)
         prev = self.arrangement.at(bar - 1)[0] if bar > 0 else ""
@@ -593,16 +596,16 @@ class Planner:
                            frame=self.transport.frame_at(slot / SLOTS_PER_BEAT),
                            section=section, section_bar=section_bar, prev_section=prev,
                            sr=self.clock.sr, chord_detect=self.chord_detect, adventure=self.adventure,
-                           energy=self.energy)
+                           energy=self.energy, again=again)
 
-    def _decide(self, slot: int, snap) -> Decision:
+    def _decide(self, slot: int, snap, again: bool = False) -> Decision:
         t0 = time.perf_counter_ns()
         try:
-            d = self.accompanist.decide(self._ctx(slot, snap))
+            d = self.accompanist.decide(self._ctx(slot, snap, again))
         except Exception:
             self.stats.errors += 1
             self._fall_back(traceback.format_exc(limit=3))
-            d = self.accompanist.decide(self._ctx(slot, snap))
+            d = self.accompanist.decide(self._ctx(slot, snap, again))
         dt = time.perf_counter_ns() - t0
         st = self.stats
         st.decide_ns_max = max(st.decide_ns_max, dt)
@@ -629,21 +632,57 @@ class Planner:
         snap = self._snapshot()
         self._checked_version = snap.version
         if not snap.hands:
-            return  # only the musician's own chords; decisions from the melody stay causal
+            self._hear_late(now, snap)
+            return
         t = self.transport
         # a note heard in this block belongs to a beat that starts before the next block
         beat_slot = int(t.beat_at(now + self.clock.block) * SLOTS_PER_BEAT) // SLOTS_PER_BEAT * SLOTS_PER_BEAT
         window = CORRECTION_SLOTS * t.frames_per_beat / SLOTS_PER_BEAT
         if beat_slot < 0 or now - t.frame_at(beat_slot / SLOTS_PER_BEAT) > window:
             return
-        d = self._decide(beat_slot, snap)
-        if d.chord == self.accompanist.chord or d.chord.root < 0:
+        d = self._decide(beat_slot, snap, again=True)
+        if self._restrike(d, beat_slot, now):
+            self.stats.corrections += 1
+
+    def _hear_late(self, now: int, snap) -> None:
+        """A model band (lead and duet modes) hears a melody note that began on an eighth
+        already final: the step was decided before the note, strictly causally, so a note
+        the chord does not hold clashes until the next eighth. The accompanist decides
+        the step again hearing it (``ModelAccompanist``: only where the note clashes, and
+        only for a chord that holds it), and the harmony parts strike that chord at once,
+        a few ms after the note. Once per eighth; a note that began more than
+        ``CORRECTION_SLOTS`` slots after its eighth's start is the next decision's."""
+        if self.mode not in MELODY_MODES or not getattr(self.accompanist, "hears_late", False):
             return
+        on = snap.onsets
+        i = on.shape[0] - 1
+        while i >= 0 and on[i, 1] < snap.melody_min:  # the newest melody note
+            i -= 1
+        if i < 0:
+            return
+        t = self.transport
+        step_frames = t.frames_per_beat / 2
+        # the eighth it begins (a tenth of one early counts as on it, as the model's data does)
+        step = int(t.beat_at(int(on[i, 0]) + 0.1 * step_frames) * 2) * (SLOTS_PER_BEAT // 2)
+        if step < 0 or step >= self._next_commit or step == self._heard_late_step:
+            return  # not final yet (its commit hears the note), or heard already
+        self._heard_late_step = step
+        if now - t.frame_at(step / SLOTS_PER_BEAT) > CORRECTION_SLOTS * step_frames / 2:
+            return
+        d = self._decide(step, snap, again=True)
+        if self._restrike(d, step, now):
+            self.stats.heard_late += 1
+
+    def _restrike(self, d: Decision, slot: int, now: int) -> bool:
+        """A correction: ``d`` (``slot`` decided again) made final with its harmony parts
+        struck at once, where its chord differs from the band's; whether it did."""
+        if d.chord == self.accompanist.chord or d.chord.root < 0:
+            return False
         d.events = [e for e in d.events if self._role(e.part) in HARMONY_ROLES]  # not drums, not a duet's lead
         d.cut_parts = tuple(sorted({e.part for e in d.events} | set(d.cut_parts)))
-        self.stats.corrections += 1
-        self._apply(d, max(now + self.clock.block, t.frame_at(beat_slot / SLOTS_PER_BEAT)), now,
+        self._apply(d, max(now + self.clock.block, self.transport.frame_at(slot / SLOTS_PER_BEAT)), now,
                     shift_to=now + self.clock.block)
+        return True
 
     def _snapshot(self):
         """The listener's snapshot, copied again only when the musician played since.
@@ -842,6 +881,7 @@ class Planner:
         else:  # Song Position and Continue before any Start
             t.start(frame, beat=beat)
         self._next_commit = -(-pos // TICKS_PER_SLOT)  # the first slot on or after the position
+        self._heard_late_step = -1
         self.ended = self.resting = False
         self.stop_frame = self._ending_frame = self._pause_slot = self._switch_slot = -1
         self._tentative.clear()

@@ -597,6 +597,7 @@ def _stats(engine: Engine) -> dict:
         "callback_us_p99": float(np.percentile(cb, 99)) if n else 0.0,
         "callback_us_max": float(cb.max()) if n else 0.0,
         "slots": p.slots_committed, "revisions": p.revisions, "late_commits": p.late_commits,
+        "corrections": p.corrections, "heard_late": p.heard_late,
         **_decisions(p),
         "planner_errors": p.errors, "fallback": p.fallback,
         "chords": [(slot, frame, c.root, c.quality, c.bass) for slot, frame, c in engine.planner.chord_log],

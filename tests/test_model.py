@@ -416,9 +416,9 @@ def test_the_engine_feeds_the_model_what_the_training_data_means(trained):
             self.last = (prev_mel, prev_on, pos)
             return super().propose(prev_mel, prev_on, pos, cur_mel, steps_per_bar)
 
-        def commit(self, chord, h_next):
+        def commit(self, chord, h_next, inputs=None):
             heard.append(self.last)
-            super().commit(chord, h_next)
+            super().commit(chord, h_next, inputs)
 
     rt = ModelRuntime(path, batch=4)
     perf = melody_performance(mel, on, None, 120.0)
@@ -554,3 +554,76 @@ def test_the_live_band_never_hears_a_note_before_it_begins(change_at):
     a, b = chords(base), chords(alt)
     assert (a[:change_at + 1] == b[:change_at + 1]).all(), (a.tolist(), b.tolist())
     assert (a != b).any(), "the changed melody changed nothing: the test proves nothing"
+
+
+def test_a_melody_note_that_clashes_is_heard_late_and_the_chord_corrected_at_once():
+    """Each eighth is decided before its note is heard; when the note turns out not to be a
+    tone of the chord the band took, the band hears it late and strikes a chord that holds
+    it within a couple of blocks of the note (the harmony parts re-struck, every note
+    ended), never before the note began. Without corrections the decisions up to the
+    first one are the same, and every chord comes exactly on its slot."""
+    from live.harmonize import BLOCK, play_silently
+    from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime, default_model_path
+    from live.rig import load_rig_text
+    from tests.enginetools import assert_every_note_ends, perf_from
+
+    rt = ModelRuntime(default_model_path(), batch=ROLLOUTS)  # the real model: a toy one barely listens
+    rig = load_rig_text("mode: lead\nstyle: pop\ntempo: 120\nmeter: 4\nsync_start: false\n"
+                        "input: {split: 60, thru: false}\nrecord: {enabled: true}\n", source="<test rig>")
+    tune = [72, 76, 79, 76, 72, 76, 79, 84, 78, 78, 73, 73, 72, 76, 79, 72]  # eighths; F# and C# clash
+    notes = [(i * 0.25, i * 0.25 + 0.24, n, 90) for i, n in enumerate(tune)]
+    step = 12000  # an eighth at 120 bpm, in frames
+    runs = {}
+    for hears in (True, False):
+        eng = play_silently(rig, perf_from(notes, 4.0), lambda infos, h=hears: ModelAccompanist(
+            infos, ChordDecoder(rt, 0, seed=0), seed=0, hears_late=h), stop_after_s=4.0)
+        assert_every_note_ends(eng.recorder.events())
+        runs[hears] = eng.planner
+    fixed, strict = runs[True], runs[False]
+    assert strict.stats.heard_late == 0
+    assert all(frame == slot * step // 2 for slot, frame, _ in strict.chord_log)
+    late = [(i, slot, frame, c) for i, (slot, frame, c) in enumerate(fixed.chord_log) if frame != slot * step // 2]
+    assert len(late) >= 2 and fixed.stats.heard_late == len(late)
+    for i, slot, frame, c in late:
+        k = slot // 2  # the eighth, and its note
+        pc = tune[k] % 12
+        assert 0 < frame - k * step <= 2 * BLOCK  # after the note began, within two blocks of it
+        before = fixed.chord_log[i - 1][2]
+        assert pc in tones_of(c.root, c.quality) and pc not in tones_of(before.root, before.quality)
+    first = late[0][0]
+    assert fixed.chord_log[:first] == strict.chord_log[:first]
+
+
+def tones_of(root: int, quality: int) -> set[int]:
+    """The pitch classes of a chord (kernels.chord_pitch_classes)."""
+    from kernels import chord_pitch_classes
+
+    out = np.full(4, -1, np.int64)
+    return {int(x) for x in out[:chord_pitch_classes(root, quality, out)]}
+
+
+def test_the_decoder_revises_its_last_step_only_when_asked_and_once():
+    """``revise`` decides the last committed step again hearing its note and changes
+    nothing; ``amend`` makes it final (the state the revision gave, the chord), after
+    which the step cannot be revised again; a step committed without its inputs cannot be."""
+    from live.model import ChordDecoder, ModelRuntime, class_chord, default_model_path
+
+    rt = ModelRuntime(default_model_path(), batch=1)
+    dec = ChordDecoder(rt, 0, seed=0)
+    assert dec.revise(4) is None  # nothing committed yet
+    c, _, _, h = dec.propose(0, 1, 0)
+    dec.commit(c, h, (0, 1, 0, 8))
+    before = (dec.h, dec.prev_chord, dec.n_heard)
+    got = dec.revise(6)  # F# heard at the step's start
+    assert got is not None and (dec.h, dec.prev_chord, dec.n_heard) == before
+    again = dec.revise(6)
+    assert again[0] == got[0] and np.array_equal(again[1], got[1])
+    # the note at the step's start feeds the chord head only: the state is the step's own
+    assert np.array_equal(got[1], h)
+    assert 6 in tones_of(*class_chord(got[0]))  # hearing F#, a chord that holds it
+    dec.amend(got[0], got[1])
+    assert dec.h is got[1] and dec.prev_chord == got[0] and dec.n_heard == before[2]
+    assert dec.revise(6) is None
+    c2, _, _, h2 = dec.propose(6, 1, 1)
+    dec.commit(c2, h2)
+    assert dec.revise(6) is None
