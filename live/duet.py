@@ -438,6 +438,12 @@ class DuetAccompanist:
     def chord(self) -> Chord:
         return self.inner.chord
 
+    @property
+    def hears_late(self) -> bool:
+        """The band corrects a chord for a melody note heard just after its step was final
+        where the inner band does (live.planner; the lead's notes are not struck again)."""
+        return bool(getattr(self.inner, "hears_late", False))
+
     def _pcs_at(self, beat: float) -> tuple[int, ...]:
         chord = NO_CHORD
         for b, c in self._harmony:

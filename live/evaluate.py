@@ -338,8 +338,9 @@ def write_chart(result: dict, out: Path) -> None:
         ax.set_xticks(x, [source_label(result, s) for s in sources])
         ax.set_title(label)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(names), fontsize=8, frameon=False)
     fig.suptitle(f"sideman eval: {result['pieces']} {result['split']} pieces")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # the legend under the panels, clear of the bars
     atomic_write(Path(out), lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     plt.close(fig)
