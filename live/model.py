@@ -17,7 +17,7 @@ import numpy as np
 
 from kernels import (argmax, chord_scores, fit_scores, log_softmax, melody_at, melody_token, recall, recall_votes,
                      softmax_at)
-from live.accompanist import MELODY_MODES, Chord, Decision, PartInfo, RuleAccompanist, SlotContext
+from live.accompanist import MELODY_MODES, SLOTS_PER_BEAT, Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 
 CHORD_CLASSES, BASS_CLASSES, MEL_CLASSES, POS_CLASSES = 157, 13, 13, 16
@@ -225,6 +225,9 @@ class DecisionPolicy:
     #: more margin (added to ``stay``) on a step whose forecast the recalled melody joined:
     #: a band that knows the tune plays its changes, it does not chase each remembered note
     stay_recalled: float = 0.0
+    #: a melody note heard just after its step was final, on an off-beat eighth, may correct
+    #: the chord too (``ModelAccompanist``; on the beat it always may)
+    late_offbeat: bool = True
 
 
 #: The policy per style token (``STYLES``): a folk band changes chord less often than a
@@ -232,7 +235,7 @@ class DecisionPolicy:
 POLICIES = {
     0: DecisionPolicy(stay=2.0, stay_offbeat=1.0, fit=20.0, recall=0.95, recall_min=6, recall_span=1),  # pop909
     1: DecisionPolicy(stay=12.75, stay_offbeat=2.0, fit=72.0, recall=0.95, recall_min=3, recall_span=3,
-                      recall_votes=2.0, ahead=0.5, stay_recalled=16.0),  # folk
+                      recall_votes=2.0, ahead=0.5, stay_recalled=16.0, late_offbeat=False),  # folk
     2: DecisionPolicy(stay=2.0, stay_offbeat=2.0, fit=32.0, recall=0.95, recall_min=6, recall_span=2),  # Bach
 }
 #: The reactive variant's policy (it hears the note at the step's start; not the live
@@ -566,6 +569,8 @@ class ModelAccompanist(RuleAccompanist):
         """The last final step again, where the melody note at its start (heard since)
         is not a tone of the chord the band took and the decision hearing it holds it."""
         if not self.hears_late or ctx.snapshot.hands or ctx.mode not in MELODY_MODES:
+            return
+        if ctx.slot % SLOTS_PER_BEAT and not self.decoder.policy.late_offbeat:
             return
         cur = step_melody(ctx.snapshot, ctx.frame, int(ctx.frame + ctx.frames_per_beat / 2))[0]
         chord = self._chord

@@ -592,6 +592,12 @@ def test_a_melody_note_that_clashes_is_heard_late_and_the_chord_corrected_at_onc
         assert pc in tones_of(c.root, c.quality) and pc not in tones_of(before.root, before.quality)
     first = late[0][0]
     assert fixed.chord_log[:first] == strict.chord_log[:first]
+    # folk's policy corrects on the beat only: a passing note between beats is left alone
+    eng = play_silently(rig, perf_from(notes, 4.0), lambda infos: ModelAccompanist(
+        infos, ChordDecoder(rt, 0, seed=0, late_offbeat=False), seed=0), stop_after_s=4.0)
+    on_beats = [(slot, frame) for slot, frame, _ in eng.planner.chord_log if frame != slot * step // 2]
+    assert eng.planner.stats.heard_late == len(on_beats) and all(slot % 4 == 0 for slot, _ in on_beats)
+    assert any(slot % 4 for _, slot, _, _ in late) and len(on_beats) < len(late)
 
 
 def tones_of(root: int, quality: int) -> set[int]:
