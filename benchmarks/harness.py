@@ -325,6 +325,11 @@ def sideman_counters(text: str) -> dict:
         keys = ("decisions", "decide_us_p50", "decide_us_p99", "decide_model_n", "decide_model_us_p50",
                 "decide_model_us_p99", "decide_model_us_max")
         out |= dict(zip(keys, (int(g) for g in m.groups()), strict=True))
+    m = re.search(r"corrections: (\d+) chords struck again after a melody note that clashed \(p50 ([\d.]+) ms, "
+                  r"max ([\d.]+) ms after the note\), (\d+) after", text)
+    if m:  # the model band's corrections for melody notes heard late (live.planner), as the planner saw them
+        out |= {"heard_late": int(m.group(1)), "heard_late_lag_ms_p50": float(m.group(2)),
+                "heard_late_lag_ms_max": float(m.group(3)), "corrections": int(m.group(4))}
     return out
 
 

@@ -1,5 +1,5 @@
 """Live benchmarks against a private `jackd -d dummy` server: reaction, jitter, xruns,
-midi_latency. Each writes benchmarks/results/<name>.json and prints p50/p99/max vs goal.
+heard_late, midi_latency. Each writes benchmarks/results/<name>.json and prints p50/p99/max vs goal.
 
 Usage: python -m benchmarks.run [--quick] [--only NAME[,NAME]] [--keep]
 
@@ -318,7 +318,71 @@ def bench_xruns(quick: bool, work: Path) -> dict:
     return _result("xruns", settings, res, None, t_start)
 
 
-# -- 4. midi_latency --------------------------------------------------------------------
+# -- 4. heard_late ----------------------------------------------------------------------
+#: eighths in C with a few notes no C-major chord holds, transposed round the circle of fifths
+#: every two bars: the model band commits each eighth before its note and corrects a clash
+LATE_TUNE = [72, 76, 79, 76, 72, 76, 79, 84, 78, 78, 73, 73, 72, 76, 79, 72]
+HARMONY_CHANNELS = (2, 3)  # pop-120.yaml's bass and keys (MIDI channels, 1-based)
+
+
+def bench_heard_late(quick: bool, work: Path) -> dict:
+    """The model band's corrections live: a melody alone (no chords) through the pop band at
+    120 bpm; how long after a clashing melody note the band strikes a chord that holds it,
+    as the planner saw it (note onset -> strike, in its frames) and at the harness (the
+    melody's note-on sent -> the band's corrected bass/keys note-on received)."""
+    t_start = time.monotonic()
+    dur = 20.0 if quick else 60.0
+    tempo = 120.0
+    eighth = H.SR * 60.0 / tempo / 2
+    with JackServer(work, tag="heard_late") as srv:
+        with FrameHarness(srv, ("dut",)) as h, \
+                H.sideman(srv, RIGS / "pop-120.yaml", work, dur + 60, "heard_late", midi_in=h.port("out", "dut")) as sm:
+            sp = H.sideman_ports(srv, sm)
+            srv.connect(sp["band"], h.port("in", "dut"))
+            time.sleep(1.0)
+            t0 = h.now() + H.SR // 2
+            sent, ev = [], []
+            for k in range(int(dur * H.SR / eighth)):
+                f = t0 + int(k * eighth)
+                m = LATE_TUNE[k % len(LATE_TUNE)] + (7 * (k // len(LATE_TUNE))) % 12 - (12 if k // 16 % 3 == 2 else 0)
+                sent.append(f)
+                ev += [(f, 0, note_on(THRU_CH, m, 96)), (f + int(0.9 * eighth), 0, note_off(THRU_CH, m))]
+            srv.mark()
+            h.play(ev)
+            h.wait_played(dur + 60)
+            time.sleep(0.5)
+            xruns = srv.xruns()
+            rx = h.rx[0].view()
+            sm.stop()
+            sm_counters = H.sideman_counters(sm.text())
+    band = _band_note_ons(rx)
+    ch = (band["status"] & 0x0F) + 1
+    fr = band["frame"][np.isin(ch, HARMONY_CHANNELS)]
+    sent_a = np.array(sent, np.int64)
+    k = np.searchsorted(sent_a, fr, side="right") - 1  # the melody note each band note-on follows
+    ok = k >= 0
+    after = fr[ok] - sent_a[k[ok]]
+    near = after[after < int(0.060 * H.SR)]
+    # the band's grid sits a constant lag after the melody's (a sync start anchors it on the
+    # first note as heard): most harmony notes come that long after their note; a correction later
+    phase = float(np.median(near)) if near.size else 0.0
+    on_grid, late = near[near <= phase + 1.5 * H.PERIOD], near[near > phase + 1.5 * H.PERIOD]
+    res = {"sideman": sm_counters, "xruns_jackd": xruns,
+           "planner_lag_ms": {"p50": sm_counters.get("heard_late_lag_ms_p50"),
+                              "max": sm_counters.get("heard_late_lag_ms_max"), "n": sm_counters.get("heard_late")},
+           "harness_frames": {"on_the_note": stats(on_grid, H.PERIOD), "after_the_note": stats(late, H.PERIOD),
+                              "grid_phase": phase},
+           "note": "harness: each bass/keys note-on received within 60 ms after a melody note-on sent, by how "
+                   "long after (frames); the band's grid comes grid_phase after the melody's (the sync start's "
+                   "anchor and the MIDI path), a note more than 1.5 periods later than that is a correction (or "
+                   "a note the style plays off the grid); the planner's lag is note onset -> strike in its own "
+                   "frames, without the MIDI in/out path (see midi_latency)"}
+    settings = {"rig": "benchmarks/rigs/pop-120.yaml (the model band; melody only, no chords)", "seconds": dur,
+                "performance": "eighths at 120 bpm, a C tune with F# and C# in it, moved a fifth every two bars"}
+    return _result("heard_late", settings, res, None, t_start)
+
+
+# -- 5. midi_latency --------------------------------------------------------------------
 LAT_RE = {"avg_ms": r"Average latency: ([\d.]+) ms \(([\d.]+) frames\)",
           "min_ms": r"Lowest latency: ([\d.]+) ms \((\d+) frames\)",
           "max_ms": r"Highest latency: ([\d.]+) ms \((\d+) frames\)",
@@ -386,7 +450,7 @@ def bench_midi_latency(quick: bool, work: Path) -> dict:
 
 
 BENCHES = {"reaction": bench_reaction, "jitter": bench_jitter, "xruns": bench_xruns,
-           "midi_latency": bench_midi_latency}
+           "heard_late": bench_heard_late, "midi_latency": bench_midi_latency}
 
 
 def _row(label: str, s: dict | None, unit: str = "frames", goal: str = "") -> str:
@@ -430,6 +494,14 @@ def print_table(name: str, r: dict) -> None:
         b = res["baseline_no_sideman"]
         print(f"  baseline (jackd + harness, no Sideman, {b['seconds']} s): jackd xruns {b['xruns_jackd']}")
         print(f"  sideman {res['sideman']}; band note-ons seen {res['band_note_ons_seen']}")
+    elif name == "heard_late":
+        pl = res["planner_lag_ms"]
+        print(f"  corrections {pl['n']}: note -> chord struck again, as the planner saw it: p50 {pl['p50']} ms, "
+              f"max {pl['max']} ms")
+        hf = res["harness_frames"]
+        print(_row("melody note -> corrected note-on", hf["after_the_note"]))
+        print(_row("melody note -> band note-on (grid)", hf["on_the_note"]))
+        print(f"  xruns jackd {res['xruns_jackd']}; sideman {res['sideman']}")
     elif name == "midi_latency":
         for key in ("direct_rtmidi_thru", "sideman_thru"):
             d = res[key]

@@ -104,8 +104,9 @@ def cmd_jam(args: argparse.Namespace) -> int:
               f"the {s['decide_model_n']} that ran the model p50 {s['decide_model_us_p50']:.0f} us, "
               f"p99 {s['decide_model_us_p99']:.0f} us, max {s['decide_model_us_max']:.0f} us")
     if s.get("heard_late") or s.get("corrections"):
-        print(f"corrections: {s.get('heard_late', 0)} chords struck again a few ms after a melody note that clashed, "
-              f"{s.get('corrections', 0)} after the musician's chord came just after the beat")
+        print(f"corrections: {s.get('heard_late', 0)} chords struck again after a melody note that clashed "
+              f"(p50 {s.get('heard_late_lag_ms_p50', 0.0):.1f} ms, max {s.get('heard_late_lag_ms_max', 0.0):.1f} ms "
+              f"after the note), {s.get('corrections', 0)} after the musician's chord came just after the beat")
     for p in (res.wav, res.mid, res.png):
         if p is not None:
             print(f"wrote {p}")

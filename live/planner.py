@@ -58,6 +58,7 @@ from live.listener import ONSET_CAPACITY, Listener
 from live.styles import Arrangement, active_style
 
 CORRECTION_SLOTS = 2
+LAG_HISTORY = 1024  # corrections whose lag a take keeps (PlannerStats.heard_late_lag), a power of two
 #: tempo following: the share of an onset's error taken into the phase and (per beat
 #: elapsed) into the period; see kernels.tempo and tests/test_tempo.py
 FOLLOW_ALPHA, FOLLOW_BETA = 0.25, 0.15
@@ -116,6 +117,8 @@ class PlannerStats:
     fallback: bool = False
     corrections: int = 0  # harmony re-struck because the chord came just after the beat
     heard_late: int = 0  # harmony re-struck for a melody note heard just after its eighth was final
+    #: frames from each such note's onset to the correction's strike (the last LAG_HISTORY)
+    heard_late_lag: np.ndarray = field(default_factory=lambda: np.zeros(LAG_HISTORY, np.int64))
     decide_ns_max: int = 0
     messages: list[str] = field(default_factory=list)  # shown by the UI, once each
     #: the last DECIDE_HISTORY decisions: how long each took (ns, ``accompanist.decide``) and
@@ -641,7 +644,7 @@ class Planner:
         if beat_slot < 0 or now - t.frame_at(beat_slot / SLOTS_PER_BEAT) > window:
             return
         d = self._decide(beat_slot, snap, again=True)
-        if self._restrike(d, beat_slot, now):
+        if self._restrike(d, beat_slot, now) >= 0:
             self.stats.corrections += 1
 
     def _hear_late(self, now: int, snap) -> None:
@@ -670,19 +673,28 @@ class Planner:
         if now - t.frame_at(step / SLOTS_PER_BEAT) > CORRECTION_SLOTS * step_frames / 2:
             return
         d = self._decide(step, snap, again=True)
-        if self._restrike(d, step, now):
-            self.stats.heard_late += 1
+        strike = self._restrike(d, step, now)
+        if strike >= 0:
+            st = self.stats
+            st.heard_late_lag[st.heard_late & (LAG_HISTORY - 1)] = strike - int(on[i, 0])  # a store, no allocation
+            st.heard_late += 1
 
-    def _restrike(self, d: Decision, slot: int, now: int) -> bool:
+    def heard_late_ms(self) -> np.ndarray:
+        """The kept corrections' lags, note onset to strike, in ms (oldest first not kept)."""
+        n = min(self.stats.heard_late, LAG_HISTORY)
+        return self.stats.heard_late_lag[:n] * 1000.0 / self.clock.sr
+
+    def _restrike(self, d: Decision, slot: int, now: int) -> int:
         """A correction: ``d`` (``slot`` decided again) made final with its harmony parts
-        struck at once, where its chord differs from the band's; whether it did."""
+        struck at once, where its chord differs from the band's: the frame it strikes at,
+        or -1 where it did not."""
         if d.chord == self.accompanist.chord or d.chord.root < 0:
-            return False
+            return -1
         d.events = [e for e in d.events if self._role(e.part) in HARMONY_ROLES]  # not drums, not a duet's lead
         d.cut_parts = tuple(sorted({e.part for e in d.events} | set(d.cut_parts)))
-        self._apply(d, max(now + self.clock.block, self.transport.frame_at(slot / SLOTS_PER_BEAT)), now,
-                    shift_to=now + self.clock.block)
-        return True
+        frame = max(now + self.clock.block, self.transport.frame_at(slot / SLOTS_PER_BEAT))
+        self._apply(d, frame, now, shift_to=now + self.clock.block)
+        return frame
 
     def _snapshot(self):
         """The listener's snapshot, copied again only when the musician played since.

@@ -597,7 +597,7 @@ def _stats(engine: Engine) -> dict:
         "callback_us_p99": float(np.percentile(cb, 99)) if n else 0.0,
         "callback_us_max": float(cb.max()) if n else 0.0,
         "slots": p.slots_committed, "revisions": p.revisions, "late_commits": p.late_commits,
-        "corrections": p.corrections, "heard_late": p.heard_late,
+        "corrections": p.corrections, "heard_late": p.heard_late, **_lag_ms(engine.planner.heard_late_ms()),
         **_decisions(p),
         "planner_errors": p.errors, "fallback": p.fallback,
         "chords": [(slot, frame, c.root, c.quality, c.bass) for slot, frame, c in engine.planner.chord_log],
@@ -616,6 +616,14 @@ def _decisions(p) -> dict:
             out[f"{key}_us_{q}"] = float(np.percentile(us, v)) if us.size else 0.0
         out[f"{key}_us_max"] = float(us.max()) if us.size else 0.0
     return out
+
+
+def _lag_ms(ms) -> dict:
+    """The corrections' lags (melody note onset -> the chord struck again): p50 and max, ms."""
+    import numpy as np
+
+    return {"heard_late_lag_ms_p50": float(np.percentile(ms, 50)) if ms.size else 0.0,
+            "heard_late_lag_ms_max": float(ms.max()) if ms.size else 0.0}
 
 
 def _end_frame(engine: Engine) -> int:

@@ -592,6 +592,9 @@ def test_a_melody_note_that_clashes_is_heard_late_and_the_chord_corrected_at_onc
         assert pc in tones_of(c.root, c.quality) and pc not in tones_of(before.root, before.quality)
     first = late[0][0]
     assert fixed.chord_log[:first] == strict.chord_log[:first]
+    lags = fixed.heard_late_ms()  # what `sideman jam` reports: note onset -> strike
+    want = [(frame - (slot // 2) * step) * 1000.0 / 48000 for _, slot, frame, _ in late]
+    assert lags.tolist() == pytest.approx(want)
     # folk's policy corrects on the beat only: a passing note between beats is left alone
     eng = play_silently(rig, perf_from(notes, 4.0), lambda infos: ModelAccompanist(
         infos, ChordDecoder(rt, 0, seed=0, late_offbeat=False), seed=0), stop_after_s=4.0)
