@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -202,18 +203,25 @@ def _band_note_ons(rx: dict) -> dict:
     return {k: v[ok] for k, v in rx.items()}
 
 
+@contextmanager
+def _pop_band(srv: JackServer, work: Path, seconds: float, tag: str):
+    """The harness and Sideman playing the pop band (``rigs/pop-120.yaml``) on ``srv``, the
+    harness's output as Sideman's MIDI in, the band's port wired to the harness's input,
+    a second to settle: (harness, sideman)."""
+    with FrameHarness(srv, ("dut",)) as h, \
+            H.sideman(srv, RIGS / "pop-120.yaml", work, seconds, tag, midi_in=h.port("out", "dut")) as sm:
+        srv.connect(H.sideman_ports(srv, sm)["band"], h.port("in", "dut"))
+        time.sleep(1.0)
+        yield h, sm
+
+
 def bench_jitter(quick: bool, work: Path) -> dict:
     t_start = time.monotonic()
     hold_s = 10.0 if quick else 20.0
     tempo = 120.0
     f16 = H.SR * 60.0 / tempo / 4.0
     with JackServer(work, tag="jitter") as srv:
-        with FrameHarness(srv, ("dut",)) as h, \
-                H.sideman(srv, RIGS / "pop-120.yaml", work, hold_s + 60, "jitter",
-                          midi_in=h.port("out", "dut")) as sm:
-            sp = H.sideman_ports(srv, sm)
-            srv.connect(sp["band"], h.port("in", "dut"))
-            time.sleep(1.0)
+        with _pop_band(srv, work, hold_s + 60, "jitter") as (h, sm):
             t0 = h.now() + H.SR // 2
             end = t0 + int(hold_s * H.SR)
             chord = (48, 52, 55)
@@ -335,11 +343,7 @@ def bench_heard_late(quick: bool, work: Path) -> dict:
     tempo = 120.0
     eighth = H.SR * 60.0 / tempo / 2
     with JackServer(work, tag="heard_late") as srv:
-        with FrameHarness(srv, ("dut",)) as h, \
-                H.sideman(srv, RIGS / "pop-120.yaml", work, dur + 60, "heard_late", midi_in=h.port("out", "dut")) as sm:
-            sp = H.sideman_ports(srv, sm)
-            srv.connect(sp["band"], h.port("in", "dut"))
-            time.sleep(1.0)
+        with _pop_band(srv, work, dur + 60, "heard_late") as (h, sm):
             t0 = h.now() + H.SR // 2
             sent, ev = [], []
             for k in range(int(dur * H.SR / eighth)):
