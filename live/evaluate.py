@@ -300,7 +300,8 @@ def table(result: dict) -> str:
         if v:
             lo, hi = v["note_in_chord_diff_ci95"]
             rlo, rhi = v["changes_ratio_ci95"]
-            lines.append(f"{source_label(result, src)}: online model - reference note-in-chord {v['note_in_chord_diff']:+.3f} "
+            lines.append(f"{source_label(result, src)}: online model - reference note-in-chord "
+                         f"{v['note_in_chord_diff']:+.3f} "
                          f"(95% CI {lo:+.3f} to {hi:+.3f} over pieces), chord changes x{v['changes_ratio']:.2f} "
                          f"({rlo:.2f} to {rhi:.2f})")
     return "\n".join(lines)

@@ -51,7 +51,8 @@ import numpy as np
 
 from kernels import key_estimate, key_update, next_beat, tap_tempo, tempo_state, tempo_update
 from kernels.tempo import MATCHED, PERIOD
-from live.accompanist import HARMONY_ROLES, MELODY_MODES, SLOTS_PER_BEAT, Accompanist, Decision, SlotContext, chance, level
+from live.accompanist import (HARMONY_ROLES, MELODY_MODES, SLOTS_PER_BEAT, Accompanist, Decision, SlotContext, chance,
+                              level)
 from live.clock import FrameClock, Transport
 from live.events import CANCEL_MASK, CLOCK_START, CLOCK_STOP, CLOCK_TICK, NOTE_OFF, NOTE_ON, EventRing
 from live.listener import ONSET_CAPACITY, Listener
