@@ -469,6 +469,8 @@ class DuetAccompanist:
 
     def decide(self, ctx: SlotContext) -> Decision:
         d = self.inner.decide(ctx)
+        if ctx.again:  # a slot already final decided again: the planner strikes the band's harmony only
+            return d
         st = self.state
         event = None
         if self.lead is not None and ctx.slot >= 0:

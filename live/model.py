@@ -602,8 +602,11 @@ class ModelAccompanist(RuleAccompanist):
 
     def commit(self, decision: Decision) -> None:
         super().commit(decision)
-        if decision.extra is not None:
-            c = self._chord
+        c = self._chord
+        if decision.extra is None:
+            if c.root >= 0:  # the chord the band plays (the musician's, say), for the stay rule
+                self.decoder.prev_chord = chord_class(c.root, c.quality)
+        else:
             h, inputs = decision.extra
             if inputs is None:
                 self.decoder.amend(chord_class(c.root, c.quality), h)

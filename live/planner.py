@@ -41,6 +41,7 @@ How a slot (a 16th note) becomes sound
 from __future__ import annotations
 
 import heapq
+import math
 import threading
 import time
 import traceback
@@ -667,7 +668,7 @@ class Planner:
         t = self.transport
         step_frames = t.frames_per_beat / 2
         # the eighth it begins (a tenth of one early counts as on it, as the model's data does)
-        step = int(t.beat_at(int(on[i, 0]) + 0.1 * step_frames) * 2) * (SLOTS_PER_BEAT // 2)
+        step = math.floor(t.beat_at(int(on[i, 0]) + 0.1 * step_frames) * 2) * (SLOTS_PER_BEAT // 2)
         if step < 0 or step >= self._next_commit or step == self._heard_late_step:
             return  # not final yet (its commit hears the note), or heard already
         self._heard_late_step = step

@@ -636,3 +636,35 @@ def test_the_decoder_revises_its_last_step_only_when_asked_and_once():
     c2, _, _, h2 = dec.propose(6, 1, 1)
     dec.commit(c2, h2)
     assert dec.revise(6) is None
+
+
+def test_a_chord_just_after_the_beat_corrects_the_band_without_stepping_the_model_again():
+    """The musician's chord played just after the beat is struck at once (the older
+    correction); the model's step for that beat is final already and is not run again:
+    the decoder commits one step per eighth committed (it used to commit a second one
+    for each correction, hearing the melody twice)."""
+    from live.harmonize import play_silently
+    from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime, default_model_path
+    from live.rig import load_rig_text
+    from tests.enginetools import assert_every_note_ends, perf_from
+
+    rt = ModelRuntime(default_model_path(), batch=ROLLOUTS)
+    rig = load_rig_text("mode: lead\nstyle: pop\ntempo: 120\nmeter: 4\nsync_start: false\n"
+                        "input: {split: 60, thru: false}\nrecord: {enabled: true}\n", source="<test rig>")
+    melody = [(i * 0.25, i * 0.25 + 0.24, 72 + (i * 5) % 12, 90) for i in range(16)]
+    chords = [(b * 1.0 + 0.008, b * 1.0 + 0.9, n, 80) for b, root in enumerate((48, 45, 41, 43)) for n in
+              (root, root + 4 if b % 2 == 0 else root + 3, root + 7)]  # 8 ms after each beat
+    commits: list[int] = []
+
+    class Counting(ChordDecoder):
+        def commit(self, chord, h_next, inputs=None):
+            commits.append(chord)
+            super().commit(chord, h_next, inputs)
+
+    eng = play_silently(rig, perf_from(melody + chords, 4.0), lambda infos: ModelAccompanist(
+        infos, Counting(rt, 0, seed=0), seed=0), stop_after_s=4.0)
+    assert_every_note_ends(eng.recorder.events())
+    p = eng.planner
+    assert p.stats.corrections >= 3
+    eighths = len([s for s in range(p._next_commit) if s % 2 == 0])
+    assert len(commits) == eighths
