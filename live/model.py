@@ -634,7 +634,8 @@ def model_factory(rig, seed: int = 0, path: str | Path | None = None, messages: 
     style = STYLE_TOKEN.get(rig.style, 0)
 
     def make(infos):
-        return ModelAccompanist(infos, ChordDecoder(runtime, style, seed=seed), seed=seed)
+        return ModelAccompanist(infos, ChordDecoder(runtime, style, seed=seed), seed=seed,
+                                hears_late=rig.fix_clashes)
 
     make.runtime = runtime  # the same session for the duet's answers (live.modes), on the same planner thread
     return make

@@ -178,6 +178,7 @@ class Rig:
     adventurousness: int = 64  # 0..127, 64 = the style as written
     energy: int = 64  # 0..127, 64 = the style as written
     stop_ends_take: bool = True  # False: stop rests the band at the bar line, start brings it back
+    fix_clashes: bool = True  # the model band corrects a chord a melody note clashes with (live.planner)
     setlist: tuple[Song, ...] = ()  # program change -> song, loaded with the rig
 
     def part(self, name: str) -> PartCfg:
@@ -333,6 +334,7 @@ def _build(root: yaml.Node, *, label: str, source: str, stem: str, base: Path | 
         adventurousness=_get(doc, top, "", T["adventurousness"]),
         energy=_get(doc, top, "", T["energy"]),
         stop_ends_take=_get(doc, top, "", T["stop_ends_take"]),
+        fix_clashes=_get(doc, top, "", T["fix_clashes"]),
         setlist=setlist,
     )
     _check_thru(doc, rig)

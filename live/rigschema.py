@@ -296,6 +296,10 @@ TOP = Section("", "top level", (
     Field("accompanist", "choice", "model", choices=ACCOMPANISTS, example="rules",
           doc="who picks chords for your melody: the trained model (the rule-based band steps in if its file is "
               "missing or broken) or the rules"),
+    Field("fix_clashes", "bool", True, example=False,
+          doc="the model band (lead and duet modes) chooses each chord before the melody note on it; where that "
+              "note then clashes with it, it strikes a chord that holds the note a few ms later (a note a little "
+              "early is heard before the chord sounds). `false`: every chord stays as chosen before its note"),
     Field("chart", "chart", None, null_ok=True, allowed_doc="a chart file, a shipped chart's name, or `null`",
           example="aaba-in-eb",
           doc="the chord chart chart mode plays ([docs/charts.md](charts.md)); a path is read relative to the rig "

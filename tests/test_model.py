@@ -668,3 +668,19 @@ def test_a_chord_just_after_the_beat_corrects_the_band_without_stepping_the_mode
     assert p.stats.corrections >= 3
     eighths = len([s for s in range(p._next_commit) if s % 2 == 0])
     assert len(commits) == eighths
+
+
+def test_a_rig_can_keep_every_chord_as_chosen_before_its_note(tmp_path):
+    """``fix_clashes: false``: the model band does not correct a chord after a clashing
+    note (the default does); a value that is not true/false is a clear error."""
+    from live.accompanist import PartInfo
+    from live.errors import RigError
+    from live.model import model_factory
+    from live.rig import load_rig_text
+
+    parts = [PartInfo(0, "bass", 28, 55)]
+    on = model_factory(load_rig_text("style: pop\n"))(parts)
+    off = model_factory(load_rig_text("style: pop\nfix_clashes: false\n"))(parts)
+    assert on.hears_late and not off.hears_late
+    with pytest.raises(RigError, match=r"fix_clashes must be true or false, got 'sometimes'"):
+        load_rig_text("fix_clashes: sometimes\n")

@@ -230,7 +230,8 @@ def test_where_the_packed_model_does_not_load_its_float_twin_plays_and_says_so(m
     with pytest.raises(ModelError, match="not a valid ONNX model"):
         lm.ModelRuntime(packed)  # named by the user: no substitute
     messages: list[str] = []
-    make = lm.model_factory(SimpleNamespace(accompanist="model", style="folk"), messages=messages)
+    make = lm.model_factory(SimpleNamespace(accompanist="model", style="folk", fix_clashes=True),
+                              messages=messages)
     assert make is not None and make.runtime.path.name == FLOAT_MODEL
     assert len(messages) == 1 and FLOAT_MODEL in messages[0]
     from live import doctor
