@@ -14,6 +14,16 @@ def _progress(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _timing_ms(text: str) -> float:
+    try:
+        ms = float(text)
+    except ValueError:
+        ms = float("nan")
+    if not 0 <= ms <= 50:
+        raise argparse.ArgumentTypeError(f"must be a timing spread 0..50 (ms), got {text!r}")
+    return ms
+
+
 def _bpm(text: str) -> float:
     try:
         bpm = float(text)
@@ -292,7 +302,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data, _ = dataset_for(Path(args.data), args.sources, limit=args.data_limit, as_played=args.as_played,
                               chorale_chords=args.chorale_chords, folder_out=Path(tmp) / "data.npz",
                               progress=_progress)
-        result = run_eval(data, model=args.model, split=args.split, limit=args.limit, progress=_progress)
+        result = run_eval(data, model=args.model, split=args.split, limit=args.limit, timing_ms=args.timing_ms,
+                          progress=_progress)
     print(table(result))
     if args.json:
         write_result(result, Path(args.json))
@@ -447,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the folk tunes with their repeats expanded, as a musician plays them (a band that "
                         "remembers the tune plays the changes right the second time)")
     p.add_argument("--chorale-chords", choices=CHORALE_CHORDS, default=CHORALE_CHORDS[0], help=CHORALE_CHORDS_HELP)
+    p.add_argument("--timing-ms", type=_timing_ms, default=0.0,
+                   help="play the melodies with a musician's timing: each note's onset moved by a normal draw of "
+                        "this SD in ms (seeded per piece, clipped at 2.5 SD); default 0, on the grid")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--limit", type=int, help="evaluate the first N test pieces of each source")
     p.add_argument("--model", help="an .onnx accompanist model (default: the shipped one)")

@@ -40,10 +40,14 @@ def tones_table() -> np.ndarray:
 TONES = tones_table()
 
 
-def melody_performance(mel: np.ndarray, mel_on: np.ndarray, pitch: np.ndarray | None, tempo: float) -> Performance:
+def melody_performance(mel: np.ndarray, mel_on: np.ndarray, pitch: np.ndarray | None, tempo: float,
+                       timing_ms: float = 0.0, rng: np.random.Generator | None = None) -> Performance:
     """Step arrays -> a MIDI performance: each melody note from its onset step until
-    the next onset or rest (eighth-note steps)."""
+    the next onset or rest (eighth-note steps). ``timing_ms``: a musician's timing, each
+    onset moved by a normal draw of that SD from ``rng`` (clipped at 2.5 SD; every note
+    then ends 2.5 SD earlier, so that no two overlap)."""
     step_s = 30.0 / tempo
+    lim = 2.5 * timing_ms / 1000.0
     times, msgs = [], []
     T = len(mel)
     t = 0
@@ -56,7 +60,8 @@ def melody_performance(mel: np.ndarray, mel_on: np.ndarray, pitch: np.ndarray | 
             end += 1
         note = int(pitch[t]) if pitch is not None and pitch[t] >= 0 else 60 + int(mel[t])
         note = min(max(note, 60), 96)  # the melody zone of the eval rig
-        times += [t * step_s, end * step_s - 0.01]
+        shift = float(np.clip(rng.normal(0.0, timing_ms / 1000.0), -lim, lim)) if lim > 0 else 0.0
+        times += [max(0.0, t * step_s + shift), max(t * step_s + shift + 0.01, end * step_s - 0.01 - lim)]
         msgs += [(0x90, note, 90), (0x80, note, 0)]
         t = end
     order = np.argsort(np.array(times), kind="stable")
@@ -184,7 +189,8 @@ def against_reference(model: list[dict], ref: list[dict], resamples: int = 2000,
 
 
 def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limit: int | None = None,
-             sources: list[str] | None = None, decoder: dict | None = None, progress=print) -> dict:
+             sources: list[str] | None = None, decoder: dict | None = None, timing_ms: float = 0.0,
+             progress=print) -> dict:
     """Measure the accompanists on the pieces of ``split`` that have chords.
 
     ``decoder``: ChordDecoder keyword arguments (its decision policy) for the model's
@@ -217,7 +223,7 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
     for i, p in enumerate(pieces):
         src = p.piece_id.split("/")[0]
         spb = int(p.pos.max()) + 1 if len(p.pos) else 8
-        perf = melody_performance(p.mel, p.mel_on, None, EVAL_TEMPO)
+        perf = melody_performance(p.mel, p.mel_on, None, EVAL_TEMPO, timing_ms, np.random.default_rng(i))
         ref = p.chord.astype(np.int64)
         p0 = int(p.pos[0]) if len(p.pos) else 0
         preds = {
@@ -262,7 +268,8 @@ def run_eval(data: Path, *, model: Path | None = None, split: str = "test", limi
     policies = {STYLES[k]: asdict(ChordDecoder(rt, k, **kw).policy) for k in POLICIES}
     result = {"split": split, "pieces": len(pieces), "tempo": EVAL_TEMPO,
               "as_played": bool(ds.meta.get("as_played")),
-              "chorale_chords": ds.meta.get("chorale_chords", CHORALE_CHORDS[0]), "decision_policy": policies,
+              "chorale_chords": ds.meta.get("chorale_chords", CHORALE_CHORDS[0]), "timing_ms": timing_ms,
+              "decision_policy": policies,
               "by_source": {}}
     for name, by_src in rows.items():
         for src, ms in by_src.items():

@@ -96,3 +96,30 @@ def test_sideman_eval_on_a_folder_of_songs_and_a_split_with_none(tmp_path):
     r = subprocess.run([sys.executable, "-m", "live.cli", "eval", "--data", str(songs), "--split", empty[0]],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and f"no piece with chords in its '{empty[0]}' split" in r.stderr, r.stderr[-800:]
+
+
+def test_a_melody_played_with_a_musicians_timing():
+    """``--timing-ms``: each onset moves by a seeded normal draw (about the SD asked for,
+    never past 2.5 SD), no two notes overlap, the same seed plays the same, and 0 is the
+    grid exactly."""
+    from live.evaluate import melody_performance
+
+    rng = np.random.default_rng(0)
+    mel = rng.integers(0, 12, 400)
+    on = np.ones(400, np.int64)
+    grid = melody_performance(mel, on, None, 120.0)
+    assert np.allclose([t for t, m in zip(grid.times, grid.messages, strict=True) if m[0] == 0x90],
+                       np.arange(400) * 0.25)
+
+    def played(seed):
+        return melody_performance(mel, on, None, 120.0, 10.0, np.random.default_rng(seed))
+
+    a, b, c = played(1), played(1), played(2)
+    assert np.array_equal(a.times, b.times) and not np.array_equal(a.times, c.times)
+    ons = np.array([t for t, m in zip(a.times, a.messages, strict=True) if m[0] == 0x90])
+    shift = (ons - np.arange(400) * 0.25)[1:] * 1000.0  # the first may be clipped at 0
+    assert 8.5 < shift.std() < 11.5 and np.abs(shift).max() <= 25.0 + 1e-9
+    sounding = 0
+    for _t, m in zip(a.times, a.messages, strict=True):
+        sounding += 1 if m[0] == 0x90 else -1
+        assert sounding in (0, 1)  # one note at a time: no overlap
