@@ -14,24 +14,21 @@ def _progress(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _timing_ms(text: str) -> float:
-    try:
-        ms = float(text)
-    except ValueError:
-        ms = float("nan")
-    if not 0 <= ms <= 50:
-        raise argparse.ArgumentTypeError(f"must be a timing spread 0..50 (ms), got {text!r}")
-    return ms
+def _number_in(lo: float, hi: float, what: str):
+    """An argparse type: a number lo..hi; the message says ``what`` it is."""
+    def parse(text: str) -> float:
+        try:
+            x = float(text)
+        except ValueError:
+            x = float("nan")
+        if not lo <= x <= hi:
+            raise argparse.ArgumentTypeError(f"must be {what.format(f'{lo:g}..{hi:g}')}, got {text!r}")
+        return x
+    return parse
 
 
-def _bpm(text: str) -> float:
-    try:
-        bpm = float(text)
-    except ValueError:
-        bpm = float("nan")
-    if not 30 <= bpm <= 300:
-        raise argparse.ArgumentTypeError(f"must be a tempo 30..300 (beats per minute), got {text!r}")
-    return bpm
+_bpm = _number_in(30, 300, "a tempo {} (beats per minute)")
+_timing_ms = _number_in(0, 50, "a timing spread {} (ms)")
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
