@@ -544,15 +544,15 @@ class ModelAccompanist(RuleAccompanist):
 
     name = "model"
     change_on_beats_only = False
-    #: the planner may ask for a step again when a melody note began on it after its commit
-    hears_late = True
 
     def __init__(self, parts: list[PartInfo], decoder: ChordDecoder, seed: int = 0,
                  reactive: bool = False, hears_late: bool = True) -> None:
         super().__init__(parts, seed=seed)
         self.decoder = decoder
         self.reactive = reactive  # also tell the model the melody note at the step's start
-        self.hears_late = hears_late and not reactive  # a reactive band heard it already
+        # the planner may ask for a step again when a melody note began on it after its commit
+        # (``live.planner``); a reactive band heard that note already
+        self.hears_late = hears_late and not reactive
         # (slot, chord class, state, the step's inputs; None for a revision)
         self._proposal: tuple[int, int, np.ndarray, tuple | None] | None = None
         self._committed = -1  # the last slot whose model step is final
@@ -560,10 +560,15 @@ class ModelAccompanist(RuleAccompanist):
     def _model_step(self, ctx: SlotContext) -> None:
         step_frames = ctx.frames_per_beat / 2
         prev_mel, prev_on = step_melody(ctx.snapshot, int(ctx.frame - step_frames), ctx.frame)
-        cur = step_melody(ctx.snapshot, ctx.frame, int(ctx.frame + step_frames))[0] if self.reactive else -1
+        cur = self._note_at_start(ctx) if self.reactive else -1
         inputs = (prev_mel, prev_on, ctx.slot_in_bar // 2, ctx.meter * 2)
         c, _bass, _p, h = self.decoder.propose(prev_mel, prev_on, inputs[2], cur_mel=cur, steps_per_bar=inputs[3])
         self._proposal = (ctx.slot, c, h, inputs)
+
+    @staticmethod
+    def _note_at_start(ctx: SlotContext) -> int:
+        """The melody's pitch class at the step's start (-1: a rest), as ``step_melody`` reads it."""
+        return step_melody(ctx.snapshot, ctx.frame, int(ctx.frame + ctx.frames_per_beat / 2))[0]
 
     def _revise(self, ctx: SlotContext) -> None:
         """The last final step again, where the melody note at its start (heard since)
@@ -572,7 +577,7 @@ class ModelAccompanist(RuleAccompanist):
             return
         if ctx.slot % SLOTS_PER_BEAT and not self.decoder.policy.late_offbeat:
             return
-        cur = step_melody(ctx.snapshot, ctx.frame, int(ctx.frame + ctx.frames_per_beat / 2))[0]
+        cur = self._note_at_start(ctx)
         chord = self._chord
         if cur < 0 or chord.root < 0 or CHORD_TONES[chord_class(chord.root, chord.quality), cur]:
             return

@@ -682,7 +682,8 @@ class Planner:
             st.heard_late += 1
 
     def heard_late_ms(self) -> np.ndarray:
-        """The kept corrections' lags, note onset to strike, in ms (oldest first not kept)."""
+        """The kept corrections' lags (the last ``LAG_HISTORY``, in ring order), note onset to
+        strike, in ms."""
         n = min(self.stats.heard_late, LAG_HISTORY)
         return self.stats.heard_late_lag[:n] * 1000.0 / self.clock.sr
 

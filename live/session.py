@@ -580,8 +580,6 @@ def save_take(engine: Engine, mid: Path, png: Path, *, title: str, musician: boo
 
 
 def _stats(engine: Engine) -> dict:
-    import numpy as np
-
     s = engine.stats
     n = min(s.blocks, len(engine.cb_ns))
     cb = engine.cb_ns[:n] / 1000.0
@@ -593,11 +591,11 @@ def _stats(engine: Engine) -> dict:
         "late_max_frames": s.late_max_frames, "ring_dropped": engine.ring.dropped,
         "lost_blocks": engine.clock.lost_blocks,
         "rec_dropped": engine.recorder.dropped,
-        "callback_us_p50": float(np.percentile(cb, 50)) if n else 0.0,
-        "callback_us_p99": float(np.percentile(cb, 99)) if n else 0.0,
-        "callback_us_max": float(cb.max()) if n else 0.0,
+        **_spread(cb, "callback_us"),
         "slots": p.slots_committed, "revisions": p.revisions, "late_commits": p.late_commits,
-        "corrections": p.corrections, "heard_late": p.heard_late, **_lag_ms(engine.planner.heard_late_ms()),
+        "corrections": p.corrections, "heard_late": p.heard_late,
+        # the corrections' lags, melody note onset -> the chord struck again
+        **_spread(engine.planner.heard_late_ms(), "heard_late_lag_ms", (50,)),
         **_decisions(p),
         "planner_errors": p.errors, "fallback": p.fallback,
         "chords": [(slot, frame, c.root, c.quality, c.bass) for slot, frame, c in engine.planner.chord_log],
@@ -607,23 +605,20 @@ def _stats(engine: Engine) -> dict:
 def _decisions(p) -> dict:
     """The planner's decisions this take (the last ``DECIDE_HISTORY``): p50/p99/max in µs,
     all and those that ran the model, as live (the benchmark's figures are hot or cold)."""
-    import numpy as np
-
     out = {"decisions": p.decisions}
     for key, us in (("decide", p.decide_us()), ("decide_model", p.decide_us(model=True))):
         out[f"{key}_n"] = int(us.size)
-        for q, v in (("p50", 50), ("p99", 99)):
-            out[f"{key}_us_{q}"] = float(np.percentile(us, v)) if us.size else 0.0
-        out[f"{key}_us_max"] = float(us.max()) if us.size else 0.0
+        out |= _spread(us, f"{key}_us")
     return out
 
 
-def _lag_ms(ms) -> dict:
-    """The corrections' lags (melody note onset -> the chord struck again): p50 and max, ms."""
+def _spread(values, name: str, quantiles: tuple[int, ...] = (50, 99)) -> dict:
+    """``name``_p50 (and the other ``quantiles``) and ``name``_max of ``values``; 0.0 where there are none."""
     import numpy as np
 
-    return {"heard_late_lag_ms_p50": float(np.percentile(ms, 50)) if ms.size else 0.0,
-            "heard_late_lag_ms_max": float(ms.max()) if ms.size else 0.0}
+    out = {f"{name}_p{q}": float(np.percentile(values, q)) if values.size else 0.0 for q in quantiles}
+    out[f"{name}_max"] = float(values.max()) if values.size else 0.0
+    return out
 
 
 def _end_frame(engine: Engine) -> int:

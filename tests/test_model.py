@@ -563,7 +563,8 @@ def test_a_melody_note_that_clashes_is_heard_late_and_the_chord_corrected_at_onc
     ended), never before the note began. Without corrections the decisions up to the
     first one are the same, and every chord comes exactly on its slot."""
     from live.harmonize import BLOCK, play_silently
-    from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime, default_model_path
+    from live.model import (CHORD_TONES, ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime, chord_class,
+                            default_model_path)
     from live.rig import load_rig_text
     from tests.enginetools import assert_every_note_ends, perf_from
 
@@ -589,7 +590,8 @@ def test_a_melody_note_that_clashes_is_heard_late_and_the_chord_corrected_at_onc
         pc = tune[k] % 12
         assert 0 < frame - k * step <= 2 * BLOCK  # after the note began, within two blocks of it
         before = fixed.chord_log[i - 1][2]
-        assert pc in tones_of(c.root, c.quality) and pc not in tones_of(before.root, before.quality)
+        assert CHORD_TONES[chord_class(c.root, c.quality), pc]  # the corrected chord holds the note
+        assert not CHORD_TONES[chord_class(before.root, before.quality), pc]  # the one before did not
     first = late[0][0]
     assert fixed.chord_log[:first] == strict.chord_log[:first]
     lags = fixed.heard_late_ms()  # what `sideman jam` reports: note onset -> strike
@@ -603,19 +605,11 @@ def test_a_melody_note_that_clashes_is_heard_late_and_the_chord_corrected_at_onc
     assert any(slot % 4 for _, slot, _, _ in late) and len(on_beats) < len(late)
 
 
-def tones_of(root: int, quality: int) -> set[int]:
-    """The pitch classes of a chord (kernels.chord_pitch_classes)."""
-    from kernels import chord_pitch_classes
-
-    out = np.full(4, -1, np.int64)
-    return {int(x) for x in out[:chord_pitch_classes(root, quality, out)]}
-
-
 def test_the_decoder_revises_its_last_step_only_when_asked_and_once():
     """``revise`` decides the last committed step again hearing its note and changes
     nothing; ``amend`` makes it final (the state the revision gave, the chord), after
     which the step cannot be revised again; a step committed without its inputs cannot be."""
-    from live.model import ChordDecoder, ModelRuntime, class_chord, default_model_path
+    from live.model import CHORD_TONES, ChordDecoder, ModelRuntime, default_model_path
 
     rt = ModelRuntime(default_model_path(), batch=1)
     dec = ChordDecoder(rt, 0, seed=0)
@@ -629,7 +623,7 @@ def test_the_decoder_revises_its_last_step_only_when_asked_and_once():
     assert again[0] == got[0] and np.array_equal(again[1], got[1])
     # the note at the step's start feeds the chord head only: the state is the step's own
     assert np.array_equal(got[1], h)
-    assert 6 in tones_of(*class_chord(got[0]))  # hearing F#, a chord that holds it
+    assert CHORD_TONES[got[0], 6]  # hearing F#, a chord that holds it
     dec.amend(got[0], got[1])
     assert dec.h is got[1] and dec.prev_chord == got[0] and dec.n_heard == before[2]
     assert dec.revise(6) is None

@@ -82,7 +82,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.chords import N_QUALITIES, QUALITIES, chord_pitch_classes, chord_recognize
+from kernels.chords import N_QUALITIES, QUALITIES, chord_recognize
 from live.errors import InputFileError
 from live.train import CHORALE_CHORDS, CHORALE_CHORDS_HELP
 
@@ -844,12 +844,10 @@ def _analysed_piece(name: str, analysis_path: str) -> Piece:
                              len(piece.pos))
     # another edition (transposed, or barred otherwise): the score's bass then seldom sounds a
     # tone of the analysed chord (aligned, 86-98% of the steps; misaligned, 0-64%)
-    tones = np.zeros((N_CHORD + 1, 12), bool)
-    out = np.empty(4, np.int64)
-    for c in range(N_CHORD):
-        tones[c, out[:chord_pitch_classes(c // N_QUALITIES, c % N_QUALITIES, out)]] = True
+    from live.evaluate import TONES
+
     low = piece.bass >= 0
-    if tones[chord[low], piece.bass[low]].mean() < 0.75:
+    if TONES[chord[low], piece.bass[low]].mean() < 0.75:
         raise _Skip("analysis does not fit the score's bass (another edition)")
     steps = dict(piece.steps)
     steps["chord"] = chord.astype(steps["chord"].dtype)
