@@ -18,26 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import chord_pitch_classes
 from live.midifile import Performance
+from live.model import CHORD_TONES, NO_CHORD
 from live.train import CHORALE_CHORDS
 
 EVAL_TEMPO = 120.0
 EVAL_SR, EVAL_BLOCK = 48000, 256
-NO_CHORD = 156
-
-
-def tones_table() -> np.ndarray:
-    """(157, 12) bool: the pitch classes of each chord class (row 156, N, is empty)."""
-    t = np.zeros((157, 12), bool)
-    out = np.full(4, -1, np.int64)
-    for c in range(156):
-        n = chord_pitch_classes(c // 13, c % 13, out)
-        t[c, out[:n]] = True
-    return t
-
-
-TONES = tones_table()
+#: (157, 12) bool: the pitch classes of each chord class (row 156, N, is empty)
+TONES = CHORD_TONES.astype(bool)
 
 
 def melody_performance(mel: np.ndarray, mel_on: np.ndarray, pitch: np.ndarray | None, tempo: float,

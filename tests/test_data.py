@@ -413,9 +413,7 @@ def test_chorale_chords_from_all_voices_or_from_those_under_the_tune(tmp_path):
     soprano's note in its chord by construction), or the three voices under the tune; the
     same pieces, melody and bar positions either way, recorded in the dataset, and a
     dataset built one way is rebuilt when asked for the other."""
-    from live.evaluate import tones_table
-
-    tones = tones_table()
+    from live.evaluate import TONES as tones
     built = {c: D.load_dataset(D.build_dataset(["bach"], tmp_path / f"{c}.npz", limit=3, progress=None,
                                                chorale_chords=c)) for c in ("all-voices", "under-the-tune")}
     whole, under = built["all-voices"], built["under-the-tune"]
@@ -446,7 +444,7 @@ def test_chorale_chords_from_music21s_harmonic_analyses(tmp_path):
     number; the chords are the analyst's (bwv269, "Aus meines Herzens Grunde", opens
     G: I | I IV6 V6 | I V vi in 3/4 with a quarter pickup), the melody and bass the
     score's; an analysis of another edition is skipped and counted."""
-    from live.evaluate import tones_table
+    from live.evaluate import TONES as tones
 
     path = D.build_dataset(["bach"], tmp_path / "a.npz", limit=3, progress=None, chorale_chords="analysis")
     ds = D.load_dataset(path)
@@ -458,7 +456,6 @@ def test_chorale_chords_from_music21s_harmonic_analyses(tmp_path):
     want = [cls(G, "maj")] * 2 + [cls(G, "maj")] * 2 + [cls(C, "maj")] * 2 + [cls(D_, "maj")] * 2 \
         + [cls(G, "maj")] * 2 + [cls(D_, "maj")] * 2 + [cls(E, "min")] * 2
     assert p.chord[:14].tolist() == want
-    tones = tones_table()
     sounding = p.mel >= 0
     assert tones[p.chord[sounding], p.mel[sounding]].mean() > 0.95  # an analyst's chords hold the tune too
     assert sum(ds.meta["skipped"]["bach"].values()) + len(ds) <= 3

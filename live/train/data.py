@@ -844,10 +844,10 @@ def _analysed_piece(name: str, analysis_path: str) -> Piece:
                              len(piece.pos))
     # another edition (transposed, or barred otherwise): the score's bass then seldom sounds a
     # tone of the analysed chord (aligned, 86-98% of the steps; misaligned, 0-64%)
-    from live.evaluate import TONES
+    from live.model import CHORD_TONES
 
     low = piece.bass >= 0
-    if TONES[chord[low], piece.bass[low]].mean() < 0.75:
+    if CHORD_TONES[chord[low], piece.bass[low]].mean() < 0.75:
         raise _Skip("analysis does not fit the score's bass (another edition)")
     steps = dict(piece.steps)
     steps["chord"] = chord.astype(steps["chord"].dtype)
