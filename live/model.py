@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import (argmax, chord_scores, fit_scores, log_softmax, melody_at, melody_token, recall, recall_votes,
+from kernels import (apply_mask, argmax, chord_scores, fit_scores, log_softmax, melody_at, melody_token, recall, recall_votes,
                      softmax_at)
 from live.accompanist import MELODY_MODES, SLOTS_PER_BEAT, Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
@@ -56,6 +56,8 @@ def _chord_tones(triad: bool = False) -> np.ndarray:
 
 CHORD_TONES = _chord_tones()
 TRIAD_TONES = _chord_tones(triad=True)
+#: per pitch class, the chord classes that hold it (a row per pitch class: ``kernels.apply_mask``'s mask)
+HOLDS = np.ascontiguousarray(CHORD_TONES.T.astype(np.bool_))
 
 
 #: The float model the shipped one is packed from (``live.train.pack``), shipped beside it.
@@ -228,6 +230,18 @@ class DecisionPolicy:
     #: a melody note heard just after its step was final, on an off-beat eighth, may correct
     #: the chord too (``ModelAccompanist``; on the beat it always may)
     late_offbeat: bool = True
+    #: where that step decided again hearing the note (the reactive decision) still does not
+    #: hold it, the chord the model finds best among those that do (a hard mask, "must agree
+    #: with the note the musician holds"): "never", "beat" (on the beat only) or "always"
+    hold_late: str = "never"
+
+    def __post_init__(self) -> None:
+        if self.hold_late not in HOLD_LATE:
+            raise ValueError(f"DecisionPolicy.hold_late: {self.hold_late!r}; allowed: {', '.join(HOLD_LATE)}")
+
+
+#: ``DecisionPolicy.hold_late``'s values
+HOLD_LATE = ("never", "beat", "always")
 
 
 #: The policy per style token (``STYLES``): a folk band changes chord less often than a
@@ -236,7 +250,8 @@ POLICIES = {
     0: DecisionPolicy(stay=2.0, stay_offbeat=1.0, fit=20.0, recall=0.95, recall_min=6, recall_span=1),  # pop909
     1: DecisionPolicy(stay=12.75, stay_offbeat=2.0, fit=72.0, recall=0.95, recall_min=3, recall_span=3,
                       recall_votes=2.0, ahead=0.5, stay_recalled=16.0, late_offbeat=False),  # folk
-    2: DecisionPolicy(stay=2.0, stay_offbeat=2.0, fit=32.0, recall=0.95, recall_min=6, recall_span=2),  # Bach
+    2: DecisionPolicy(stay=2.0, stay_offbeat=2.0, fit=32.0, recall=0.95, recall_min=6, recall_span=2,
+                      hold_late="always"),  # Bach
 }
 #: The reactive variant's policy (it hears the note at the step's start; not the live
 #: band): the forecast would only make it chase every note (measured on the test pieces,
@@ -323,6 +338,7 @@ class ChordDecoder:
         self.prev_chord = NO_CHORD  # what the band played (for the stay rule, not fed to the model)
         self.first_logits = np.zeros(CHORD_CLASSES, np.float32)
         self.score = np.zeros((1, CHORD_CLASSES), np.float32)
+        self._held = np.zeros((1, CHORD_CLASSES), np.float32)  # the scores masked to chords holding a note
         self.lp1 = np.zeros((1, CHORD_CLASSES), np.float32)
         self.lpR = np.zeros((self.R, CHORD_CLASSES), np.float32)
         self.p_mel = np.zeros(12, np.float32)
@@ -472,11 +488,13 @@ class ChordDecoder:
             self.tok_pos[:half + 1] = self.tok_pos[half:]
             self.n_heard = half
 
-    def revise(self, cur_mel: int) -> tuple[int, np.ndarray] | None:
+    def revise(self, cur_mel: int, hold: bool = False) -> tuple[int, np.ndarray] | None:
         """The last committed step decided again hearing ``cur_mel``, the melody's pitch
         class at the step's start (the reactive variant's decision): (chord class, the
         state after the step), or None where it cannot be (no step committed with its
         ``inputs``, the memory window moved at its commit, or it was amended already).
+        ``hold``: a chord that holds ``cur_mel`` in any case, the model's best among those
+        (``HOLDS``'s mask on the step's scores) where its own choice does not.
         Changes nothing: ``amend`` makes the revision final."""
         if self._last is None:
             return None
@@ -487,6 +505,9 @@ class ChordDecoder:
             c, _bass, _p, h1 = self.propose(prev_mel, prev_on, pos, cur_mel=cur_mel, steps_per_bar=steps_per_bar)
         finally:
             self.h, self.prev_chord, self.n_heard = keep
+        if hold and c != NO_CHORD and not CHORD_TONES[c, cur_mel]:
+            apply_mask(self.score, HOLDS[cur_mel], self._held)
+            c = argmax(self._held[0])
         return c, h1
 
     def amend(self, chord: int, h_next: np.ndarray) -> None:
@@ -581,7 +602,8 @@ class ModelAccompanist(RuleAccompanist):
         chord = self._chord
         if cur < 0 or chord.root < 0 or CHORD_TONES[chord_class(chord.root, chord.quality), cur]:
             return
-        got = self.decoder.revise(cur)
+        hold = self.decoder.policy.hold_late
+        got = self.decoder.revise(cur, hold == "always" or (hold == "beat" and ctx.slot % SLOTS_PER_BEAT == 0))
         if got is not None and got[0] != NO_CHORD and CHORD_TONES[got[0], cur]:
             self._proposal = (ctx.slot, got[0], got[1], None)
 

@@ -603,6 +603,18 @@ def test_a_melody_note_that_clashes_is_heard_late_and_the_chord_corrected_at_onc
     on_beats = [(slot, frame) for slot, frame, _ in eng.planner.chord_log if frame != slot * step // 2]
     assert eng.planner.stats.heard_late == len(on_beats) and all(slot % 4 == 0 for slot, _ in on_beats)
     assert any(slot % 4 for _, slot, _, _ in late) and len(on_beats) < len(late)
+    # the chorale's policy holds every note it hears late: where the model's own decision
+    # hearing it leaves it out (a passing note, says the model), the best chord that holds it
+    held = {}
+    for hold in ("never", "always"):
+        eng = play_silently(rig, perf_from(notes, 4.0), lambda infos, hold=hold: ModelAccompanist(
+            infos, ChordDecoder(rt, 0, seed=0, hold_late=hold), seed=0), stop_after_s=4.0)
+        assert_every_note_ends(eng.recorder.events())
+        log = eng.planner.chord_log
+        # the chord sounding two blocks into each eighth, after any correction
+        after = [next(c for _, frame, c in reversed(log) if frame <= k * step + 2 * BLOCK) for k in range(len(tune))]
+        held[hold] = [bool(CHORD_TONES[chord_class(c.root, c.quality), n % 12]) for c, n in zip(after, tune)]
+    assert all(held["always"]) and not all(held["never"]), held
 
 
 def test_the_decoder_revises_its_last_step_only_when_asked_and_once():
@@ -630,6 +642,39 @@ def test_the_decoder_revises_its_last_step_only_when_asked_and_once():
     c2, _, _, h2 = dec.propose(6, 1, 1)
     dec.commit(c2, h2)
     assert dec.revise(6) is None
+
+
+def test_a_revision_told_to_hold_the_note_takes_the_models_best_chord_that_holds_it():
+    """The reactive decision may leave the late-heard note out (the model reads it as a
+    passing note); ``revise(hold=True)`` then takes the chord the step's scores rank first
+    among those that hold it (the "must agree with the held note" mask), and where the
+    reactive decision holds it already, the same chord. The state is the step's own."""
+    from live.model import CHORD_TONES, NO_CHORD, ChordDecoder, ModelRuntime, default_model_path
+
+    rt = ModelRuntime(default_model_path(), batch=1)
+    dec = ChordDecoder(rt, 0, seed=0)
+    tune = [0, 4, 7, 4, 0, 4, 7, 0, 9, 4, 0, 4, 5, 9, 0, 9]
+    masked = kept = 0
+    for i, pc in enumerate(tune):
+        c, _, _, h = dec.propose(pc, 1, i % 8)
+        dec.commit(c, h, (pc, 1, i % 8, 8))
+        for heard in range(12):
+            free, held = dec.revise(heard), dec.revise(heard, hold=True)
+            assert np.array_equal(held[1], free[1]) and np.array_equal(held[1], h)
+            assert CHORD_TONES[held[0], heard]
+            if CHORD_TONES[free[0], heard]:
+                assert held[0] == free[0]
+                kept += 1
+                continue
+            # the reference: the scores of the reactive step (``revise`` leaves them in dec.score)
+            score = dec.score[0].astype(np.float64)
+            score[CHORD_TONES[:, heard] == 0] = -np.inf
+            score[NO_CHORD] = -np.inf
+            assert held[0] == int(np.argmax(score)), (i, heard)
+            masked += 1
+    assert masked >= 5 and kept >= 5, (masked, kept)  # both branches ran
+    with pytest.raises(ValueError, match="hold_late: 'sometimes'; allowed: never, beat, always"):
+        ChordDecoder(rt, 0, hold_late="sometimes")
 
 
 def test_a_chord_just_after_the_beat_corrects_the_band_without_stepping_the_model_again():
