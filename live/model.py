@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import (apply_mask, argmax, chord_scores, fit_scores, log_softmax, melody_at, melody_token, recall, recall_votes,
-                     softmax_at)
+from kernels import (apply_mask, argmax, chord_scores, fit_scores, log_softmax, melody_at, melody_token, recall,
+                     recall_votes, softmax_at)
 from live.accompanist import MELODY_MODES, SLOTS_PER_BEAT, Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 

@@ -613,7 +613,8 @@ def test_a_melody_note_that_clashes_is_heard_late_and_the_chord_corrected_at_onc
         log = eng.planner.chord_log
         # the chord sounding two blocks into each eighth, after any correction
         after = [next(c for _, frame, c in reversed(log) if frame <= k * step + 2 * BLOCK) for k in range(len(tune))]
-        held[hold] = [bool(CHORD_TONES[chord_class(c.root, c.quality), n % 12]) for c, n in zip(after, tune)]
+        held[hold] = [bool(CHORD_TONES[chord_class(c.root, c.quality), n % 12])
+                      for c, n in zip(after, tune, strict=True)]
     assert all(held["always"]) and not all(held["never"]), held
 
 
