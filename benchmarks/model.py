@@ -295,6 +295,44 @@ def _slots(r: dict) -> dict:
     return r
 
 
+def bench_step_in_band(rt, n: int = 2000) -> dict:
+    """The ONNX step timed inside the pop band's decisions (the session's call wrapped with a
+    timer) and then alone, back to back on the same session from the same state, in one run:
+    between two steps the band's parts and the listener run, and the step finds less of its
+    weights in the core's cache."""
+    from live.model import ChordDecoder
+
+    band = _band(rt)
+    sess = rt.session
+    run = sess.run_with_iobinding
+    ts = np.empty(n + n // 2, np.int64)
+    at = [0]
+
+    def timed_run(*a, **k):
+        t0 = time.perf_counter_ns()
+        r = run(*a, **k)
+        ts[at[0]] = time.perf_counter_ns() - t0
+        at[0] += 1
+        return r
+
+    for _ in range(200):
+        band()
+    sess.run_with_iobinding = timed_run
+    try:
+        for _ in range(2 * n):  # a model step every other slot
+            band()
+        inside = ts[:at[0]] / 1000.0
+        dec = ChordDecoder(rt, 0)
+        at[0] = 0
+        for _ in range(n):
+            rt.step(dec.h, dec.f1)
+        alone = ts[:at[0]] / 1000.0
+    finally:
+        del sess.run_with_iobinding  # the instance's wrapper off: the class's method again
+    a, b = _stats(inside), _stats(alone)
+    return {"inside_decisions": a, "alone": b, "ratio_inside_over_alone_p50": a["p50_us"] / b["p50_us"]}
+
+
 def bench_decision(model: Path, float_model: Path | None = None, samples: dict | None = None) -> dict:
     """``ModelAccompanist.decide`` + ``commit`` as the planner calls them, slot after slot:
     the live configuration (pop's and folk's policy), with the anticipation rollouts switched
@@ -320,6 +358,7 @@ def bench_decision(model: Path, float_model: Path | None = None, samples: dict |
                                                          samples=samples, name="cold"))),
                "spaced_10ms": _changes(spaced, _slots(timed(spaced, 1000, split=True, gap_s=0.010,
                                                             samples=samples, name="spaced")))}
+        res["onnx_step_in_band"] = bench_step_in_band(rt)
         if twin is not None:
             a, b = paired(*twin, 4000, split=True, block=50)
             res["packed_vs_float"] = {"packed": _slots(a), "float": _slots(b),
@@ -342,7 +381,9 @@ def bench_decision(model: Path, float_model: Path | None = None, samples: dict |
                 "spaced_10ms: pop's decisions with a 10 ms sleep before each, as the planner sleeps between "
                 "slots (on a shared VM the host runs other work on the core meanwhile); "
                 "packed_vs_float: the pop policy's decisions with the packed and the float model, in turns of "
-                "50 slots (each model alone in the cache, as live); the collector frozen first, as a jam does"}
+                "50 slots (each model alone in the cache, as live); onnx_step_in_band: the ONNX Runtime call "
+                "alone timed inside pop's decisions, then the same call back to back; the collector frozen "
+                "first, as a jam does"}
 
 
 def write_decision_chart(samples: dict, goal_us: float, out: Path, live: dict | None = None) -> None:
@@ -469,6 +510,10 @@ def main(argv: list[str] | None = None) -> int:
               f"max {d['max_us']:.0f} us; slots running the model p50 {m['p50_us']:.0f} p99 {m['p99_us']:.0f} us, "
               f"keeping the chord p50 {kp['p50_us']:.0f} p99 {kp['p99_us']:.0f} us (goal p99 <= 200 us); "
               f"{d['chord_changes_per_bar']:.2f} chord changes a bar")
+    sb = res["decision"]["onnx_step_in_band"]
+    print(f"ONNX step inside the band's decisions p50 {sb['inside_decisions']['p50_us']:.0f} us p99 "
+          f"{sb['inside_decisions']['p99_us']:.0f} us; alone p50 {sb['alone']['p50_us']:.0f} p99 "
+          f"{sb['alone']['p99_us']:.0f} us (x{sb['ratio_inside_over_alone_p50']:.2f} inside)")
     pf = res["decision"].get("packed_vs_float")
     if pf:
         print(f"decision, slots running the model, packed vs float (alternately): p50 "

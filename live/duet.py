@@ -40,6 +40,7 @@ from typing import Callable, Collection, Sequence
 
 import numpy as np
 
+from kernels.choose import ON_TIME_DIV
 from live.accompanist import (NO_CHORD, SLOTS_PER_BEAT, WALK_SCALES, Accompanist, Chord, Decision, PartInfo,
                               SlotContext, chord_tones, swing_beat)
 from live.events import NoteEvent
@@ -264,7 +265,7 @@ def heard_steps(phrase: Phrase, upto: float, meter: int) -> tuple[np.ndarray, np
     n = max(0, int(round((upto - b0) * 2)))
     pc = np.full(n, -1, np.int64)
     on = np.zeros(n, np.int64)
-    tol = 0.05
+    tol = 0.5 / ON_TIME_DIV  # beats: the share of an eighth that counts as on time
     for k in range(n):
         b = b0 + k / 2
         sounding = [x for x in phrase.notes if x.onset <= b + tol and min(x.end, phrase.heard) > b + tol]

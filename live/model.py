@@ -540,7 +540,7 @@ def step_melody(snap, start: int, end: int) -> tuple[int, int]:
     """(pitch class, onset flag) of the melody in the step [start, end), as the model's
     data (live.train.data) defines it: the highest melody note sounding at the step's
     start, else the first one starting inside it, else -1 (a rest); the flag says a
-    note began in the step. A tenth of a step of slop counts as on time
+    note began in the step. A quarter of a step of slop counts as on time
     (``kernels.choose.melody_at``)."""
     on = snap.onsets
     offs = snap.offs if snap.offs is not None else np.full(on.shape[0], -1, np.int64)

@@ -51,6 +51,7 @@ from typing import Any, Callable
 import numpy as np
 
 from kernels import key_estimate, key_update, next_beat, tap_tempo, tempo_state, tempo_update
+from kernels.choose import ON_TIME_DIV
 from kernels.tempo import MATCHED, PERIOD
 from live.accompanist import (HARMONY_ROLES, MELODY_MODES, SLOTS_PER_BEAT, Accompanist, Decision, SlotContext, chance,
                               level)
@@ -667,8 +668,8 @@ class Planner:
             return
         t = self.transport
         step_frames = t.frames_per_beat / 2
-        # the eighth it begins (a tenth of one early counts as on it, as the model's data does)
-        step = math.floor(t.beat_at(int(on[i, 0]) + 0.1 * step_frames) * 2) * (SLOTS_PER_BEAT // 2)
+        # the eighth it begins (a note a little early counts as on it, as the model's input does)
+        step = math.floor(t.beat_at(int(on[i, 0]) + step_frames / ON_TIME_DIV) * 2) * (SLOTS_PER_BEAT // 2)
         if step < 0 or step >= self._next_commit or step == self._heard_late_step:
             return  # not final yet (its commit hears the note), or heard already
         self._heard_late_step = step

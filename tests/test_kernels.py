@@ -478,6 +478,25 @@ def test_melody_at_reads_a_step_as_the_training_data_does():
     assert melody_at(on[:0], offs[:0], 60, 0, step) == (-1, 0)
 
 
+def test_melody_at_reads_a_note_played_a_little_late_under_a_held_one_as_on_time():
+    """A musician plays legato, a step's note 40 ms late (1,920 frames at 48 kHz; an eighth at
+    120 bpm is 12,000): the step's note is the late one, not the one it replaces (with a
+    tenth of a step of slop, 1,200 frames, it was read as the old note, and the chord under
+    it was chosen and corrected for the wrong note). Later than a quarter it is the next
+    step's; early by as much, on time too."""
+    step, late = 12000, 1920
+    for off in (late, -late, step // 4 - 1):
+        on = np.array([[0, 64, 90], [step + off, 67, 90]], np.int64)
+        offs = np.array([step + off, -1], np.int64)  # legato: E ends as G begins
+        assert melody_at(on, offs, 60, step, 2 * step) == (67 % 12, 1), off
+        assert melody_at_ref(on, offs, 60, step, 2 * step) == (67 % 12, 1), off
+        # the step before: E, which began at its start (a note a little early is the next step's)
+        assert melody_at(on, offs, 60, 0, step) == (64 % 12, 1), off
+    on = np.array([[0, 64, 90], [step + step // 4 + 1, 67, 90]], np.int64)
+    offs = np.array([step + step // 4 + 1, -1], np.int64)
+    assert melody_at(on, offs, 60, step, 2 * step) == (64 % 12, 1)  # over a quarter late: E at the start
+
+
 # --- the listener's snapshot (kernels.listen) -------------------------------------------------
 
 

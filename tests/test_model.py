@@ -292,6 +292,19 @@ def test_the_decision_benchmark_times_chord_changes():
         assert band.changes >= 8, f"style {style}: {band.changes} chord changes in 16 bars"
 
 
+def test_the_step_in_band_benchmark_times_one_step_per_eighth_and_unwraps_the_session():
+    """benchmarks.model's step-in-band row times exactly the band's model steps (one every
+    other 16th) and the same number alone, and leaves the session's call unwrapped."""
+    from benchmarks.model import bench_step_in_band
+    from live.model import ROLLOUTS, ModelRuntime
+
+    rt = ModelRuntime(None, batch=ROLLOUTS)
+    r = bench_step_in_band(rt, n=64)
+    assert r["inside_decisions"]["n"] == 64 and r["alone"]["n"] == 64
+    assert r["ratio_inside_over_alone_p50"] > 0
+    assert "run_with_iobinding" not in vars(rt.session)
+
+
 def write_melody(path: Path, notes: list[tuple[float, float, int]], bpm: float = 120.0) -> Path:
     import mido
 
@@ -616,6 +629,38 @@ def test_a_melody_note_that_clashes_is_heard_late_and_the_chord_corrected_at_onc
         held[hold] = [bool(CHORD_TONES[chord_class(c.root, c.quality), n % 12])
                       for c, n in zip(after, tune, strict=True)]
     assert all(held["always"]) and not all(held["never"]), held
+
+
+def test_a_clashing_note_played_late_and_legato_is_corrected_as_one_on_time():
+    """A musician's note 40 ms late, the one before held until it begins: the band hears it
+    as its eighth's note and corrects the same eighths as for the tune on the grid, each a
+    couple of blocks after the late note (read with a tenth of an eighth of slop, the held
+    note was taken for the eighth's and the late clashes were never corrected)."""
+    from live.harmonize import BLOCK, play_silently
+    from live.model import ROLLOUTS, ChordDecoder, ModelAccompanist, ModelRuntime, default_model_path
+    from live.rig import load_rig_text
+    from tests.enginetools import assert_every_note_ends, perf_from
+
+    rt = ModelRuntime(default_model_path(), batch=ROLLOUTS)
+    rig = load_rig_text("mode: lead\nstyle: pop\ntempo: 120\nmeter: 4\nsync_start: false\n"
+                        "input: {split: 60, thru: false}\nrecord: {enabled: true}\n", source="<test rig>")
+    tune = [72, 76, 79, 76, 72, 76, 79, 84, 78, 78, 73, 73, 72, 76, 79, 72]  # eighths; F# and C# clash
+    step, lag = 12000, 0.04  # frames an eighth (at 48 kHz); seconds late
+    corrected = {}
+    for late in (0.0, lag):
+        starts = [i * 0.25 + (late if i else 0.0) for i in range(len(tune))]
+        ends = starts[1:] + [len(tune) * 0.25]  # legato: each note held until the next begins
+        notes = [(a, b, n, 90) for a, b, n in zip(starts, ends, tune, strict=True)]
+        eng = play_silently(rig, perf_from(notes, 4.0), lambda infos: ModelAccompanist(
+            infos, ChordDecoder(rt, 0, seed=0), seed=0), stop_after_s=4.0)
+        assert_every_note_ends(eng.recorder.events())
+        log = eng.planner.chord_log
+        corrected[late] = [(slot, frame) for slot, frame, _ in log if frame != slot * step // 2]
+    assert len(corrected[0.0]) >= 2
+    assert [s for s, _ in corrected[lag]] == [s for s, _ in corrected[0.0]]
+    for slot, frame in corrected[lag]:
+        onset = (slot // 2) * step + int(lag * 48000)
+        assert 0 < frame - onset <= 2 * BLOCK
 
 
 def test_the_decoder_revises_its_last_step_only_when_asked_and_once():

@@ -35,6 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
+from kernels.choose import ON_TIME_DIV
 from live.atomicfile import check_out_dir
 from live.studio.common import MNote, Melody, check_free, read_melody, render_with_band, say
 
@@ -74,8 +75,9 @@ def melody_steps(notes: Sequence[MNote], steps: int) -> tuple[np.ndarray, np.nda
     on = np.zeros(steps, np.int64)
     for t in range(steps):
         a, b = t * 0.5, t * 0.5 + 0.5
-        sounding = [n.pitch for n in notes if n.onset <= a + 0.05 and n.end > a + 0.05]
-        began = [n for n in notes if a - 0.05 <= n.onset < b - 0.05]
+        tol = 0.5 / ON_TIME_DIV  # beats: the share of an eighth that counts as on time
+        sounding = [n.pitch for n in notes if n.onset <= a + tol and n.end > a + tol]
+        began = [n for n in notes if a - tol <= n.onset < b - tol]
         on[t] = int(bool(began))
         if sounding:
             mel[t] = max(sounding) % 12
