@@ -156,10 +156,11 @@ def argmax_ref(x):
 
 #: A note that misses a step's start by up to 1/ON_TIME_DIV of the step, early or late, counts
 #: as on it (a musician's timing: at 120 bpm a quarter of an eighth is 62 ms). Until the third
-#: stop of 2026-12-07 a tenth (25 ms): a note played 30 ms late under a held one was read as
-#: the step after's, and the chord under it was neither chosen nor corrected for it (played
-#: with a 20 ms SD timing, the validation pieces read 0.871 / 0.816 note-in-chord on pop909 /
-#: Nottingham against 0.910 / 0.836 with a quarter; on the grid, the same to the digit).
+#: stop of 2026-12-07 a tenth (25 ms): a note played 30 ms late under a held one was not read
+#: as the step's (the held one was), and the chord under it was neither chosen nor corrected
+#: for it (played with a 20 ms SD timing, the validation pieces read 0.871 / 0.816
+#: note-in-chord on pop909 / Nottingham against 0.910 / 0.836 with a quarter; on the grid,
+#: the same to the digit).
 ON_TIME_DIV = 4
 
 

@@ -505,7 +505,7 @@ class ChordDecoder:
             c, _bass, _p, h1 = self.propose(prev_mel, prev_on, pos, cur_mel=cur_mel, steps_per_bar=steps_per_bar)
         finally:
             self.h, self.prev_chord, self.n_heard = keep
-        if hold and c != NO_CHORD and not CHORD_TONES[c, cur_mel]:
+        if hold and cur_mel >= 0 and c != NO_CHORD and not CHORD_TONES[c, cur_mel]:
             apply_mask(self.score, HOLDS[cur_mel], self._held)
             c = argmax(self._held[0])
         return c, h1
