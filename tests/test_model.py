@@ -303,6 +303,26 @@ def test_the_step_in_band_benchmark_times_one_step_per_eighth_and_unwraps_the_se
     assert r["inside_decisions"]["n"] == 64 and r["alone"]["n"] == 64
     assert r["ratio_inside_over_alone_p50"] > 0
     assert "run_with_iobinding" not in vars(rt.session)
+    assert rt._run_io is None or rt._run_io == rt.session._sess.run_with_iobinding
+
+
+def test_a_step_through_the_sessions_own_run_equals_the_public_call():
+    """ModelRuntime runs a bound step on the session's C++ objects (skipping onnxruntime's
+    Python checks); the outputs are the public call's, step after step with carried state."""
+    from live.model import ModelRuntime
+
+    fast, slow = ModelRuntime(None), ModelRuntime(None)
+    assert fast._run_io is not None  # this onnxruntime has them: the fast path is what is tested
+    slow._run_io = None
+    hf, hs = fast.zero_state(1), slow.zero_state(1)
+    for t in range(12):
+        for rt in (fast, slow):
+            f = rt.feeds_for(1)
+            f["prev_mel"][0], f["prev_on"][0], f["pos"][0] = 1 + (t * 5) % 12, t % 2, t % 8
+        a, b = fast.step(hf, fast.feeds_for(1)), slow.step(hs, slow.feeds_for(1))
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+        hf, hs = a[3], b[3]
 
 
 def write_melody(path: Path, notes: list[tuple[float, float, int]], bpm: float = 120.0) -> Path:

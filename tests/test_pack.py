@@ -114,8 +114,9 @@ def test_eight_bit_weights_follow_the_float_model(models):
     out, _, fp32, section = models
     packed = out / "accompanist.onnx"
     m = onnx.load(str(packed))
-    # every matrix: the input layer, x and h products of 2 layers, cur, 3 heads, 2 of the look-ahead's
-    assert sum(n.op_type == "MatMulNBits" for n in m.graph.node) == 11
+    # every matrix but the input layer's (lookup tables): x and h products of 2 layers, the melody
+    # head with the look-ahead's first layer, cur, the chord and bass heads, the look-ahead's second
+    assert sum(n.op_type == "MatMulNBits" for n in m.graph.node) == 8
     assert not any(n.op_type in ("Gemm", "MatMul", "GRU") for n in m.graph.node)
     assert packed.stat().st_size < fp32.stat().st_size * 0.5
     f = random_feeds(2, 64, 4, seed=5)
@@ -124,10 +125,7 @@ def test_eight_bit_weights_follow_the_float_model(models):
     from onnx import numpy_helper
 
     w = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
-    x = np.concatenate([w["net.e_prev_mel.weight"][f["prev_mel"]], w["net.e_prev_on.weight"][f["prev_on"]],
-                        w["net.e_chord.weight"][f["prev_chord"]], w["net.e_pos.weight"][f["pos"]],
-                        w["net.e_style.weight"][f["style"]]], axis=1)
-    x = np.tanh(x @ dequantize_blocks(w["inp.q8"], w["inp.scales"], x.shape[1]) + w["inp.b"])
+    x = np.tanh(sum(w[f"inp/{n}"][f[n]] for n in ("prev_mel", "prev_on", "prev_chord", "pos", "style")))
     H = 64
     for i in range(2):
         h = f["h"][i]
@@ -149,6 +147,36 @@ def test_eight_bit_weights_follow_the_float_model(models):
     assert list(got) == NAMES[:4] and all(np.abs(got[k] - want[k]).max() < 0.1 for k in NAMES[:4])
     card = json.loads((out / "accompanist.json").read_text())
     assert card["packed"] == section and "python -m live.train.pack" in section["reproduce"]
+
+
+def test_the_fused_products_are_the_separate_ones(models):
+    """The packed graph's fusions change no arithmetic but the float rounding (and the input
+    layer's 8-bit rounding, gone): the input layer's lookup tables against the concatenated
+    embeddings' product, heads side by side against each alone."""
+    from live.train.pack import input_tables
+
+    B = 5
+    # the tables: the input layer's product of the looked-up embeddings, bias included
+    _, _, fp32, _ = models
+    from onnx import numpy_helper
+
+    src = onnx.load(str(fp32))
+    wts = {i.name: numpy_helper.to_array(i) for i in src.graph.initializer}
+    mat = next(wts[n.input[1]] for n in src.graph.node if n.name == "/net/inp/MatMul")
+    names = ("prev_mel", "prev_on", "prev_chord", "pos", "style")
+    tables = dict(input_tables(wts, mat, wts["net.inp.bias"], names))
+    f = random_feeds(2, 64, B, seed=8)
+    emb = {"prev_mel": "net.e_prev_mel.weight", "prev_on": "net.e_prev_on.weight", "prev_chord": "net.e_chord.weight",
+           "pos": "net.e_pos.weight", "style": "net.e_style.weight"}
+    want = np.concatenate([wts[emb[n]][f[n]] for n in names], axis=1) @ mat + wts["net.inp.bias"]
+    np.testing.assert_allclose(sum(tables[n][f[n]] for n in names), want, atol=1e-5)
+    with pytest.raises(ValueError, match="wide"):
+        input_tables(wts, mat, wts["net.inp.bias"], names[:4])
+    # fused and separate 8-bit graphs: the same model within the input layer's 8-bit rounding
+    a, b = run(pack_graph(src, BITS, fuse=True), f), run(pack_graph(src, BITS, fuse=False), f)
+    assert list(a) == list(b) == NAMES
+    for k in NAMES:
+        assert np.abs(a[k] - b[k]).max() < 0.05, k
 
 
 def test_agreement_notices_another_model(models, tmp_path):
