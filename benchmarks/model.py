@@ -47,6 +47,10 @@ def _stats(t: np.ndarray, split: bool = False) -> dict:
     return out
 
 
+def _nothing() -> None:
+    pass
+
+
 #: Bytes written before each call of a cache-cold timing: twice this VM's 2 MiB of L2 per core.
 FLUSH_BYTES = 4 << 20
 
@@ -54,15 +58,19 @@ FLUSH_BYTES = 4 << 20
 def timed(fn, n: int = N, warm: int = 100, split: bool = False, flush: np.ndarray | None = None,
           samples: dict | None = None, name: str = "", gap_s: float = 0.0) -> dict:
     """``_stats`` of ``n`` calls after ``warm``; ``split``: also ``even`` and ``odd`` for the
-    calls' alternate halves (``warm`` even keeps the call's parity). ``flush``: an array
+    calls' alternate halves (``warm`` even keeps the call's parity). ``fn.play``, where it
+    has one, is called before each call, untimed (``_band``'s musician). ``flush``: an array
     rewritten before each call, not timed (the call finds its data and the model's weights
     evicted from the core's cache, as live, where decisions come 125 ms apart).
     ``samples``: the times (µs) are also kept there under ``name``, for the chart.
     ``gap_s``: a sleep before each call (not timed), as the live planner sleeps between slots."""
+    play = getattr(fn, "play", _nothing)
     for _ in range(warm):
+        play()
         fn()
     t = np.empty(n)
     for i in range(n):
+        play()
         if flush is not None:
             flush += 1.0
         if gap_s:
@@ -83,14 +91,18 @@ def paired(fa, fb, n: int = N, warm: int = 100, split: bool = False, block: int 
     ``block``: ``block`` calls of each in turn (a model that runs alone, as live, keeps its
     weights in the cache between its calls; alternating call by call, each evicts the
     other's). ``split`` as in ``timed`` (``warm`` and ``block`` even keep the calls' parity)."""
+    pa, pb = getattr(fa, "play", _nothing), getattr(fb, "play", _nothing)
     for _ in range(warm):
+        pa()
         fa()
+        pb()
         fb()
     n -= n % block
     ta, tb = np.empty(n), np.empty(n)
     for i in range(0, n, block):
-        for t, f in ((ta, fa), (tb, fb)):
+        for t, f, p in ((ta, fa, pa), (tb, fb, pb)):
             for j in range(i, i + block):
+                p()
                 t0 = time.perf_counter_ns()
                 f()
                 t[j] = time.perf_counter_ns() - t0
@@ -256,9 +268,11 @@ MELODY = (72, 76, 79, 76, 72, 76, 79, 84, 81, 76, 72, 76, 81, 79, 76, 72,
 
 
 def _band(rt, style: int = 0, look: float = 0.0):
-    """A model band's ``decide`` + ``commit`` for the next slot, as the planner calls them,
-    with a melody note every other slot (its own listener, decoder and slot count).
-    ``decide.changes`` counts the chord changes it committed."""
+    """A model band's ``decide`` + ``commit`` for the next slot, as the planner calls them
+    (its own listener, decoder and slot count); ``decide.play()`` first, untimed, plays
+    the melody's note for that slot into the listener (one every other slot), as the
+    MIDI thread does (``timed`` and ``paired`` call it; until 2026-12-07 it was inside
+    the timed call). ``decide.changes`` counts the chord changes it committed."""
     from live.accompanist import PartInfo, SlotContext
     from live.listener import Listener
     from live.model import ChordDecoder, ModelAccompanist
@@ -267,12 +281,16 @@ def _band(rt, style: int = 0, look: float = 0.0):
     li = Listener(None, "lead")
     slot = [0]
 
-    def decide():
+    def play():
+        """The musician's notes up to the next slot: the MIDI thread's work, not timed."""
         s = slot[0]
         if s % 2 == 0:
             if s:
                 li.note_off(MELODY[(s // 2 - 1) % len(MELODY)], s * 6000 - 1)
             li.note_on(MELODY[(s // 2) % len(MELODY)], 90, s * 6000)
+
+    def decide():
+        s = slot[0]
         ctx = SlotContext(slot=s, meter=4, style="pop", swing=0.0, mode="lead", snapshot=li.snapshot(), key=(0, 0),
                           frames_per_beat=24000.0, frame=s * 6000)
         before = acc.chord
@@ -280,7 +298,7 @@ def _band(rt, style: int = 0, look: float = 0.0):
         decide.changes += acc.chord != before
         slot[0] = s + 1
 
-    decide.changes, decide.slot = 0, slot
+    decide.changes, decide.slot, decide.play = 0, slot, play
     return decide
 
 
@@ -315,10 +333,12 @@ def bench_step_in_band(rt, n: int = 2000) -> dict:
         return r
 
     for _ in range(200):
+        band.play()
         band()
     setattr(owner, attr, timed_run)
     try:
         for _ in range(2 * n):  # a model step every other slot
+            band.play()
             band()
         inside = ts[:at[0]] / 1000.0
         h, feeds = rt.zero_state(1), rt.feeds_for(1)  # the decoder's own single-row set

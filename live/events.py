@@ -31,9 +31,12 @@ CANCEL_SIZE = 1 << 16
 CANCEL_MASK = CANCEL_SIZE - 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NoteEvent:
-    """One planned note, in beats, as an accompanist decides it."""
+    """One planned note, in beats, as an accompanist decides it. Made and read on the
+    planner thread only, and never changed after; not frozen, since a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__`` (0.57 against 0.15 us, and
+    a model slot makes four to eight of them)."""
 
     beat: float
     duration: float

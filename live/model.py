@@ -380,7 +380,11 @@ class ChordDecoder:
         want_ahead = pol.fit > 0 and pol.ahead > 0 and self.rt.has_ahead
         # the step's input (the style is the decoder's own, the policy follows from cur_mel)
         key = (prev_mel, prev_on, min(pos, POS_CLASSES - 1), cur_mel)
-        hit = next((m for m in self._memo if m[0] is self.h and m[1] == key), None)
+        hit = None
+        for m in self._memo:
+            if m[0] is self.h and m[1] == key:
+                hit = m
+                break
         if hit is not None:
             # the same step from the same state, proposed again: the planner revises the
             # slots it planned ahead when the musician plays, mostly without changing this

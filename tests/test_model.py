@@ -288,6 +288,7 @@ def test_the_decision_benchmark_times_chord_changes():
     for style in (0, 1):
         band = _band(rt, style=style)
         for _ in range(256):  # 16 bars of 16ths
+            band.play()
             band()
         assert band.changes >= 8, f"style {style}: {band.changes} chord changes in 16 bars"
 
