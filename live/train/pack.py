@@ -168,8 +168,10 @@ def pack_graph(model, bits: int | None = BITS, cells: bool | None = None, fuse: 
     """The lean step graph of an exported ``live.train.model.StepWrapper`` (with or without the
     look-ahead head): float GRU ops (``bits=None``, equal to the export) or each GRU layer
     written out as its cell (``cells``, the default with ``bits``) with ``bits``-bit weights
-    (float with ``bits=None``: the cell's arithmetic, checkable against the GRU op). Returns an
-    ``onnx.ModelProto`` with the same inputs and outputs."""
+    (float with ``bits=None``: the cell's arithmetic, checkable against the GRU op). ``fuse``
+    (the default with ``bits`` and cells): the heads that share an input as one product, the
+    input layer and ``cur``'s note and position rows as float lookup tables (module doc).
+    Returns an ``onnx.ModelProto`` with the same inputs and outputs."""
     import onnx
     from onnx import helper
 
