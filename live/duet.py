@@ -40,10 +40,10 @@ from typing import Callable, Collection, Sequence
 
 import numpy as np
 
-from kernels.choose import ON_TIME_DIV
 from live.accompanist import (NO_CHORD, SLOTS_PER_BEAT, WALK_SCALES, Accompanist, Chord, Decision, PartInfo,
                               SlotContext, chord_tones, swing_beat)
 from live.events import NoteEvent
+from live.model import beat_steps
 
 MIN_REST = 1.0  # beats of silence that may end a phrase
 LONG_NOTE = 2.0  # beats: a note this long may end a phrase
@@ -263,18 +263,8 @@ def heard_steps(phrase: Phrase, upto: float, meter: int) -> tuple[np.ndarray, np
     note sounding at the step's start, else the first beginning in it."""
     b0 = math.floor(phrase.start / meter + 1e-9) * meter
     n = max(0, int(round((upto - b0) * 2)))
-    pc = np.full(n, -1, np.int64)
-    on = np.zeros(n, np.int64)
-    tol = 0.5 / ON_TIME_DIV  # beats: the share of an eighth that counts as on time
-    for k in range(n):
-        b = b0 + k / 2
-        sounding = [x for x in phrase.notes if x.onset <= b + tol and min(x.end, phrase.heard) > b + tol]
-        began = [x for x in phrase.notes if b - tol <= x.onset < b + 0.5 - tol]
-        if sounding:
-            pc[k] = max(x.pitch for x in sounding) % 12
-        elif began:
-            pc[k] = began[0].pitch % 12
-        on[k] = 1 if began else 0
+    # a note still sounding when the phrase's end was heard is heard up to there
+    pc, on = beat_steps([(x.onset, min(x.end, phrase.heard), x.pitch) for x in phrase.notes], b0, n)
     return pc, on, int(round((b0 % meter) * 2))
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from kernels import (apply_mask, argmax, chord_scores, fit_scores, log_softmax, melody_at, melody_token, recall,
                      recall_votes, softmax_at)
+from kernels.choose import ON_TIME_DIV
 from live.accompanist import MELODY_MODES, SLOTS_PER_BEAT, Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 
@@ -558,6 +560,27 @@ def step_melody(snap, start: int, end: int) -> tuple[int, int]:
     on = snap.onsets
     offs = snap.offs if snap.offs is not None else np.full(on.shape[0], -1, np.int64)
     return melody_at(on, offs, int(snap.melody_min), int(start), int(end))
+
+
+def beat_steps(notes: Sequence[tuple[float, float, int]], start: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``step_melody``'s reading of a melody given in beats: (pitch class, onset flag) for
+    each of ``n`` eighth notes from beat ``start``; ``notes`` are (onset, end, pitch) in
+    onset order. The top note sounding at the step's start, else the first beginning in
+    it, else -1 (a rest); 1 / ``ON_TIME_DIV`` of an eighth early or late counts as on time.
+    The duet's phrase (``live.duet.heard_steps``) and ``sideman chords``' melody read it."""
+    pc = np.full(n, -1, np.int64)
+    on = np.zeros(n, np.int64)
+    tol = 0.5 / ON_TIME_DIV  # beats: the share of an eighth that counts as on time
+    for k in range(n):
+        b = start + k / 2
+        sounding = [p for o, e, p in notes if o <= b + tol and e > b + tol]
+        began = [p for o, _, p in notes if b - tol <= o < b + 0.5 - tol]
+        if sounding:
+            pc[k] = max(sounding) % 12
+        elif began:
+            pc[k] = began[0] % 12
+        on[k] = 1 if began else 0
+    return pc, on
 
 
 class ModelAccompanist(RuleAccompanist):

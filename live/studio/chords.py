@@ -35,7 +35,6 @@ from typing import Sequence
 
 import numpy as np
 
-from kernels.choose import ON_TIME_DIV
 from live.atomicfile import check_out_dir
 from live.studio.common import MNote, Melody, check_free, read_melody, render_with_band, say
 
@@ -71,19 +70,9 @@ class Progression:
 def melody_steps(notes: Sequence[MNote], steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Per eighth note: the melody's pitch class (-1 a rest) and whether a note began in it,
     as the model's data defines them (live.model.step_melody)."""
-    mel = np.full(steps, -1, np.int64)
-    on = np.zeros(steps, np.int64)
-    for t in range(steps):
-        a, b = t * 0.5, t * 0.5 + 0.5
-        tol = 0.5 / ON_TIME_DIV  # beats: the share of an eighth that counts as on time
-        sounding = [n.pitch for n in notes if n.onset <= a + tol and n.end > a + tol]
-        began = [n for n in notes if a - tol <= n.onset < b - tol]
-        on[t] = int(bool(began))
-        if sounding:
-            mel[t] = max(sounding) % 12
-        elif began:
-            mel[t] = began[0].pitch % 12
-    return mel, on
+    from live.model import beat_steps
+
+    return beat_steps([(n.onset, n.end, n.pitch) for n in notes], 0.0, steps)
 
 
 def chord_table(runtime, notes: Sequence[MNote], meter: int, steps: int, style: int = 0) -> np.ndarray:
