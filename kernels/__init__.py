@@ -14,8 +14,9 @@ from .chords import (QUALITIES, QUALITY_INTERVALS, QUALITY_SUFFIX, chord_pitch_c
                      chord_recognize, chord_symbol, parse_chord_symbol)
 from .chorddetect import keyboard_weights, single_finger_chord
 from .draws import stream_uniforms, stream_uniforms_ref
-from .choose import (argmax, argmax_ref, chord_scores, chord_scores_ref, fit_scores, fit_scores_ref, melody_at,
-                     melody_at_ref, softmax_at, softmax_at_ref)
+from .choose import (argmax, argmax_ref, chord_scores, chord_scores_ref, decide_chord, decide_chord_ref, fit_scores,
+                     fit_scores_ref, forecast, forecast_ref, melody_at, melody_at_ref, settle, settle_ref, softmax_at,
+                     softmax_at_ref)
 from .key import KK_MAJOR, KK_MINOR, key_estimate, key_update
 from .listen import ring_tail, ring_tail_ref, zone_summary, zone_summary_ref
 from .memory import melody_token, recall, recall_ref, recall_votes, recall_votes_ref
@@ -32,7 +33,8 @@ __all__ = [
     "tempo_state", "tempo_update", "next_beat", "tap_tempo", "bass_note", "bass_note_ref",
     "melody_token", "recall", "recall_ref", "recall_votes", "recall_votes_ref",
     "fit_scores", "fit_scores_ref", "softmax_at", "softmax_at_ref", "melody_at", "melody_at_ref",
-    "argmax", "argmax_ref", "chord_scores", "chord_scores_ref",
+    "argmax", "argmax_ref", "chord_scores", "chord_scores_ref", "decide_chord", "decide_chord_ref", "forecast",
+    "forecast_ref", "settle", "settle_ref",
     "ring_tail", "ring_tail_ref", "zone_summary", "zone_summary_ref", "stream_uniforms", "stream_uniforms_ref",
 ]
 
@@ -87,6 +89,20 @@ def warmup():
     argmax(np.zeros(157, dtype=np.float32))
     f157 = np.zeros((1, 157), dtype=np.float32)
     chord_scores(f157, 156, np.zeros(157, dtype=np.float32), f157.copy(), f157.copy())
+    # the decoder's whole choice, as ChordDecoder.propose calls it (and its parts, for a
+    # decoder that samples its chord or looks ahead)
+    from .choose import P_FIT, POLICY_FIELDS
+
+    prm = np.zeros(POLICY_FIELDS)
+    prm[P_FIT] = 20.0
+    tones = np.zeros((157, 12), dtype=np.float32)
+    decide_chord(f157.copy(), np.zeros((1, 13), dtype=np.float32), np.zeros((1, 13), dtype=np.float32), f12, True,
+                 np.zeros(157, dtype=np.float32), f157.copy(), f157.copy(), toks.copy(), toks.copy(), 3, 0, 0, 2, 1, 156,
+                 prm, tones, tones, f12.copy(), f12.copy())
+    rj, rl, recalled = forecast(np.zeros(13, dtype=np.float32), f12, toks.copy(), toks.copy(), 3, 0, 2, 1, prm, tones,
+                                f12.copy(), f12.copy(), np.zeros(157, dtype=np.float32))
+    settle(np.zeros(157, dtype=np.float32), np.zeros(157, dtype=np.float32), np.zeros(13, dtype=np.float32), tones, 0,
+           156, 156, 0, 2, 1, recalled, prm)
     melody_at(np.zeros((1, 3), dtype=np.int64), np.full(1, -1, dtype=np.int64), 60, 0, 12000)
     ring = np.zeros(256, dtype=np.int64), np.zeros(256, dtype=np.int16)  # the listener's rings' dtypes
     ring_tail(ring[0], ring[1], ring[1], ring[0], 3, 2, np.empty((2, 3), dtype=np.int64), np.empty(2, dtype=np.int64))

@@ -19,6 +19,15 @@ chords x 12, 1 where a pitch class is a tone of the chord's triad).
 logits ``x``; ``argmax(x)`` is ``np.argmax`` without its call overhead (the decoder's choice
 and bass note).
 
+``decide_chord`` is the decoder's whole choice after the model's step, in one call (what
+``live.model.ChordDecoder.propose`` did as six kernel calls and Python around them):
+``chord_scores``, then ``forecast`` (the step heard into the tune's memory, the recalled
+melody, ``fit_scores``), the best chord, then ``settle`` (the stay rule: the chord sounding
+is kept unless the best beats it by the policy's margin; the bass head's note; the chord's
+probability). Its policy is a float array laid out by the ``P_*`` indexes (NaN: a setting
+that is None). A decoder that samples its chord, or adds the anticipation rollouts to the
+scores, calls the three parts itself.
+
 ``melody_at`` reads the step's melody (pitch class, onset flag) from the listener's onsets,
 as the model's training data defines it: what the decoder feeds the model each step.
 
@@ -34,6 +43,7 @@ import math
 import numba
 import numpy as np
 
+from .memory import melody_token, recall, recall_ref, recall_votes, recall_votes_ref
 from .sampling import log_softmax, log_softmax_ref
 
 
@@ -209,3 +219,152 @@ def melody_at_ref(onsets, offs, melody_min, start, end):
     if began.any():
         return int(onsets[np.flatnonzero(began)[0], 1] % 12), 1
     return -1, 0
+
+
+#: ``decide_chord``'s policy array (float64), by index; NaN where the setting is None
+#: (``live.model.DecisionPolicy`` names each: stay, stay_offbeat, stay_recalled, fix, fit,
+#: ahead (0 where the model has no look-ahead head), recall, recall_min, recall_span,
+#: recall_votes, and the longest match the memory looks for)
+(P_STAY, P_STAY_OFFBEAT, P_STAY_RECALLED, P_FIX, P_FIT, P_AHEAD, P_RECALL, P_RECALL_MIN, P_RECALL_SPAN,
+ P_RECALL_VOTES, P_RECALL_MAX) = range(11)
+POLICY_FIELDS = 11
+
+
+@numba.njit(nogil=True, cache=True)
+def forecast(mel_logits, ahead, tok, tok_pos, n, pos, prev_mel, prev_on, prm, tones, p_mel, q_mel, score):
+    """The step just heard into the tune's memory (``tok[n - 1]``: the previous step's token;
+    ``tok_pos[n]``: this step's position ``pos``), then, where the policy fits (``prm[P_FIT]``
+    > 0), the recalled melody into ``q_mel`` and ``fit_scores`` into ``score`` (chords).
+    Returns (j, length, recalled): the match (``recall``'s (j, L); with recall_votes, (-1,
+    the passages that voted); (-1, 0): none) and whether the recalled melody joined the
+    forecast."""
+    if n > 0:
+        tok[n - 1] = melody_token(prev_mel, prev_on)
+    tok_pos[n] = pos
+    rj, rl = -1, 0
+    total = 0.0
+    fit = prm[P_FIT]
+    if fit <= 0.0:
+        return rj, rl, False
+    rw = prm[P_RECALL]
+    power = prm[P_RECALL_VOTES]
+    span = int(prm[P_RECALL_SPAN])
+    if rw > 0.0 and power == power:  # every earlier passage that matches votes
+        votes = recall_votes(tok, tok_pos, n, int(prm[P_RECALL_MIN]), int(prm[P_RECALL_MAX]), span, power, q_mel)
+        if votes > 0:
+            for k in range(12):
+                total += q_mel[k]
+            if total > 0.0:  # 0 where every continuation was a rest
+                rl = votes
+    elif rw > 0.0:  # the longest match alone
+        rj, rl = recall(tok, tok_pos, n, int(prm[P_RECALL_MIN]), int(prm[P_RECALL_MAX]))
+        if rj >= 0:
+            for k in range(12):
+                q_mel[k] = 0.0
+            w = 1.0
+            end = rj + span
+            if end > n:
+                end = n
+            for k in range(rj, end):
+                t = tok[k]
+                if t > 0:
+                    q_mel[(t - 1) >> 1] += w
+                    total += w
+                w *= 0.5
+    fit_scores(mel_logits, ahead, prm[P_AHEAD], q_mel, total, rw, tones, fit, p_mel, score)
+    return rj, rl, total > 0.0
+
+
+def forecast_ref(mel_logits, ahead, tok, tok_pos, n, pos, prev_mel, prev_on, prm, tones, p_mel, q_mel, score):
+    """``forecast`` in numpy."""
+    if n > 0:
+        tok[n - 1] = melody_token(prev_mel, prev_on)
+    tok_pos[n] = pos
+    fit, rw, power = prm[P_FIT], prm[P_RECALL], prm[P_RECALL_VOTES]
+    if fit <= 0.0:
+        return -1, 0, False
+    rj, rl, total = -1, 0, 0.0
+    lo, hi, span = int(prm[P_RECALL_MIN]), int(prm[P_RECALL_MAX]), int(prm[P_RECALL_SPAN])
+    if rw > 0.0 and not np.isnan(power):
+        votes = recall_votes_ref(tok, tok_pos, n, lo, hi, span, power, q_mel)
+        total = float(q_mel.astype(np.float64).sum()) if votes > 0 else 0.0
+        rl = votes if total > 0.0 else 0
+    elif rw > 0.0:
+        rj, rl = recall_ref(tok, tok_pos, n, lo, hi)
+        if rj >= 0:
+            q_mel[:] = 0.0
+            cont = tok[rj:min(rj + span, n)]
+            w = 0.5 ** np.arange(len(cont))
+            np.add.at(q_mel, (cont[cont > 0] - 1) >> 1, w[cont > 0])
+            total = float(w[cont > 0].sum())
+    fit_scores_ref(mel_logits, ahead, prm[P_AHEAD], q_mel, total, rw, tones, fit, p_mel, score)
+    return rj, rl, total > 0.0
+
+
+@numba.njit(nogil=True, cache=True)
+def settle(score, first, bass_logits, chord_tones, c, prev, no_chord, offbeat, prev_mel, prev_on, recalled, prm):
+    """(chord, bass pitch class or -1, the chord's probability under ``first``): the chord
+    sounding (``prev``) kept unless ``c`` beats it in ``score`` by the margin (``P_STAY``,
+    ``P_STAY_OFFBEAT`` more on an off-beat eighth, ``P_STAY_RECALLED`` more where the recalled
+    melody joined; ``P_FIX`` instead where the note just heard, ``prev_mel``, clashes with
+    ``prev`` and ``c`` holds it), the bass head's best note (class 0: none)."""
+    if prev != no_chord and c != prev:
+        margin = prm[P_STAY]
+        if offbeat:
+            margin += prm[P_STAY_OFFBEAT]
+        if recalled:
+            margin += prm[P_STAY_RECALLED]
+        fix = prm[P_FIX]
+        if fix == fix and prev_on and prev_mel >= 0 and chord_tones[prev, prev_mel] == 0.0 \
+                and chord_tones[c, prev_mel] != 0.0:
+            margin = fix  # the note just heard clashes with the chord: correct now
+        if score[c] - score[prev] < margin:
+            c = prev
+    return c, argmax(bass_logits) - 1, softmax_at(first, c)
+
+
+def settle_ref(score, first, bass_logits, chord_tones, c, prev, no_chord, offbeat, prev_mel, prev_on, recalled, prm):
+    """``settle`` in numpy."""
+    if prev != no_chord and c != prev:
+        margin = prm[P_STAY] + (prm[P_STAY_OFFBEAT] if offbeat else 0.0) + (prm[P_STAY_RECALLED] if recalled else 0.0)
+        if not np.isnan(prm[P_FIX]) and prev_on and prev_mel >= 0 and not chord_tones[prev, prev_mel] \
+                and chord_tones[c, prev_mel]:
+            margin = prm[P_FIX]
+        if score[c] - score[prev] < margin:
+            c = prev
+    return c, argmax_ref(bass_logits) - 1, softmax_at_ref(first, c)
+
+
+@numba.njit(nogil=True, cache=True)
+def decide_chord(chord_logits, bass_logits, mel_logits, ahead, fresh, first, lp, score, tok, tok_pos, n, pos,
+                 offbeat, prev_mel, prev_on, prev, prm, tones, chord_tones, p_mel, q_mel):
+    """The decoder's choice after one model step (the module doc): ``fresh``, the step's
+    chord logits (1, chords; the last class "no chord") into ``first``, ``lp`` and ``score``
+    (``chord_scores``); else ``lp`` holds them already (a step run before) and is copied into
+    ``score``. Then ``forecast``, the best chord, ``settle``. Returns (chord, bass, its
+    probability, j, length, recalled) (``forecast``'s match)."""
+    no_chord = chord_logits.shape[1] - 1
+    if fresh:
+        chord_scores(chord_logits, no_chord, first, lp, score)
+    else:
+        score[0, :] = lp[0, :]
+    rj, rl, recalled = forecast(mel_logits[0], ahead, tok, tok_pos, n, pos, prev_mel, prev_on, prm, tones, p_mel,
+                                q_mel, score[0])
+    c, bass, p = settle(score[0], first, bass_logits[0], chord_tones, argmax(score[0]), prev, no_chord, offbeat,
+                        prev_mel, prev_on, recalled, prm)
+    return c, bass, p, rj, rl, recalled
+
+
+def decide_chord_ref(chord_logits, bass_logits, mel_logits, ahead, fresh, first, lp, score, tok, tok_pos, n, pos,
+                     offbeat, prev_mel, prev_on, prev, prm, tones, chord_tones, p_mel, q_mel):
+    """``decide_chord`` in numpy: the three parts' references in turn."""
+    no_chord = chord_logits.shape[1] - 1
+    if fresh:
+        chord_scores_ref(chord_logits, no_chord, first, lp, score)
+    else:
+        score[:] = lp
+    rj, rl, recalled = forecast_ref(mel_logits[0], ahead, tok, tok_pos, n, pos, prev_mel, prev_on, prm, tones,
+                                    p_mel, q_mel, score[0])
+    c, bass, p = settle_ref(score[0], first, bass_logits[0], chord_tones, argmax_ref(score[0]), prev, no_chord,
+                            offbeat, prev_mel, prev_on, recalled, prm)
+    return c, bass, p, rj, rl, recalled

@@ -16,9 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from kernels import (apply_mask, argmax, chord_scores, fit_scores, log_softmax, melody_at, melody_token, recall,
-                     recall_votes, softmax_at)
-from kernels.choose import ON_TIME_DIV
+from kernels import apply_mask, argmax, chord_scores, log_softmax, melody_at
+from kernels import choose as _k
+from kernels.choose import ON_TIME_DIV, decide_chord, forecast, settle
 from live.accompanist import MELODY_MODES, SLOTS_PER_BEAT, Chord, Decision, PartInfo, RuleAccompanist, SlotContext
 from live.errors import ModelError
 
@@ -270,6 +270,19 @@ POLICIES = {
 HEARD_POLICY = DecisionPolicy(stay=0.25, stay_offbeat=0.5, fit=0.0)
 
 
+def policy_params(pol: DecisionPolicy, has_ahead: bool) -> np.ndarray:
+    """``pol`` as ``kernels.choose.decide_chord``'s policy array (NaN for a setting that is
+    None; the look-ahead weight 0 where the model has no look-ahead head)."""
+    prm = np.full(_k.POLICY_FIELDS, np.nan)
+    prm[_k.P_STAY], prm[_k.P_STAY_OFFBEAT], prm[_k.P_STAY_RECALLED] = pol.stay, pol.stay_offbeat, pol.stay_recalled
+    prm[_k.P_FIX] = np.nan if pol.fix is None else pol.fix
+    prm[_k.P_FIT], prm[_k.P_AHEAD] = pol.fit, pol.ahead if has_ahead else 0.0
+    prm[_k.P_RECALL], prm[_k.P_RECALL_MIN], prm[_k.P_RECALL_SPAN] = pol.recall, pol.recall_min, pol.recall_span
+    prm[_k.P_RECALL_VOTES] = np.nan if pol.recall_votes is None else pol.recall_votes
+    prm[_k.P_RECALL_MAX] = RECALL_MAX
+    return prm
+
+
 class ChordDecoder:
     """Chooses the band's chord one eighth note at a time, strictly causally.
 
@@ -345,6 +358,11 @@ class ChordDecoder:
         self.mel_sampler = Sampler(self.R, MEL_CLASSES, seed)
         self.chord_sampler = Sampler(1, CHORD_CLASSES, seed + 1)
         self.f1 = runtime.feeds_for(1)
+        # the step's input arrays, in the order a proposal fills them (the set is the session's,
+        # shared with every decoder and melodist on it: each fills all of it every step)
+        self._in = tuple(self.f1[k] for k in ("prev_mel", "prev_on", "prev_chord", "pos", "style", "cur_mel"))
+        self._prm = policy_params(self.policy, runtime.has_ahead)
+        self._heard_prm = policy_params(HEARD_POLICY, runtime.has_ahead)
         self.h = runtime.zero_state(1)
         self.prev_chord = NO_CHORD  # what the band played (for the stay rule, not fed to the model)
         self.first_logits = np.zeros(CHORD_CLASSES, np.float32)
@@ -378,7 +396,7 @@ class ChordDecoder:
         """
         # reactive (the note at the step's start is heard): the chord head hears it, no
         # forecast is needed, and the margins are the ones measured for that case
-        pol = self.policy if cur_mel < 0 else HEARD_POLICY
+        pol, prm = (self.policy, self._prm) if cur_mel < 0 else (HEARD_POLICY, self._heard_prm)
         want_ahead = pol.fit > 0 and pol.ahead > 0 and self.rt.has_ahead
         # the step's input (the style is the decoder's own, the policy follows from cur_mel)
         key = (prev_mel, prev_on, min(pos, POS_CLASSES - 1), cur_mel)
@@ -395,91 +413,63 @@ class ChordDecoder:
             chord_logits, bass_logits, mel_logits, h1, ahead = hit[2]
             self.first_logits[:] = hit[3]
             self.lp1[:] = hit[4]
-            self.score[0, :] = self.lp1[0, :]
         else:
-            f = self.f1
-            f["prev_mel"][0] = prev_mel + 1
-            f["prev_on"][0] = prev_on
-            f["prev_chord"][0] = NO_CHORD
-            f["pos"][0] = key[2]
-            f["style"][0] = self.style
-            f["cur_mel"][0] = cur_mel + 1
+            f = self._in
+            f[0][0] = prev_mel + 1
+            f[1][0] = prev_on
+            f[2][0] = NO_CHORD
+            f[3][0] = key[2]
+            f[4][0] = self.style
+            f[5][0] = cur_mel + 1
             ahead = None
             if want_ahead:
-                chord_logits, bass_logits, mel_logits, h1, ahead = self.rt.step_ahead(self.h, f)
+                chord_logits, bass_logits, mel_logits, h1, ahead = self.rt.step_ahead(self.h, self.f1)
             else:
-                chord_logits, bass_logits, mel_logits, h1 = self.rt.step(self.h, f)
-            # logits kept, "no chord" masked (a band keeps playing), log-softmaxed into the score
-            chord_scores(chord_logits, NO_CHORD, self.first_logits, self.lp1, self.score)
+                chord_logits, bass_logits, mel_logits, h1 = self.rt.step(self.h, self.f1)
+        n = self.n_heard
+        if self.look > 0 or self.temperature > 0:
+            # the parts of kernels.choose.decide_chord in turn: the anticipation adds to the
+            # scores before the forecast, and a sampled chord is drawn from them
+            if hit is None:
+                chord_scores(chord_logits, NO_CHORD, self.first_logits, self.lp1, self.score)
+            else:
+                self.score[0, :] = self.lp1[0, :]
+            if self.look > 0 and self.R > 0:
+                # the note at this step is not heard yet: draw candidates for it
+                mel = self.mel_sampler.draw(np.repeat(mel_logits, self.R, axis=0), temperature=1.0)
+                g = self.rt.feeds
+                g["prev_mel"][:] = mel
+                g["prev_on"][:] = 1
+                g["prev_chord"][:] = NO_CHORD
+                g["pos"][:] = (pos + 1) % steps_per_bar
+                g["style"][:] = self.style
+                g["cur_mel"][:] = 0
+                c2, *_ = self.rt.step(np.repeat(h1, self.R, axis=1))
+                c2[:, NO_CHORD] = -np.inf
+                log_softmax(c2, self.lpR)
+                self.score[0] += self.look * self.lpR.mean(axis=0)
+            rj, rl, recalled = forecast(mel_logits[0], self.no_ahead if ahead is None else ahead[0], self.tok,
+                                        self.tok_pos, n, key[2], prev_mel, prev_on, prm, TRIAD_TONES, self.p_mel,
+                                        self.q_mel, self.score[0])
+            if self.temperature > 0:
+                c = int(self.chord_sampler.draw(self.score, temperature=self.temperature, top_p=self.top_p)[0])
+            else:
+                c = argmax(self.score[0])
+            c, bass, p = settle(self.score[0], self.first_logits, bass_logits[0], CHORD_TONES, c, self.prev_chord,
+                                NO_CHORD, pos % 2, prev_mel, prev_on, recalled, prm)
+        else:
+            # scores, the tune's memory, the forecast's fit, the stay rule, bass and
+            # probability: one kernel call (kernels.choose.decide_chord)
+            c, bass, p, rj, rl, recalled = decide_chord(
+                chord_logits, bass_logits, mel_logits, self.no_ahead if ahead is None else ahead[0], hit is None,
+                self.first_logits, self.lp1, self.score, self.tok, self.tok_pos, n, key[2], pos % 2, prev_mel,
+                prev_on, self.prev_chord, prm, TRIAD_TONES, CHORD_TONES, self.p_mel, self.q_mel)
+        if hit is None:
             # each entry holds the state it ran from, so no other array can take its identity
             self._memo.insert(0, (self.h, key, (chord_logits, bass_logits, mel_logits, h1, ahead),
                                   self.first_logits.copy(), self.lp1.copy()))
             del self._memo[MEMO_STEPS:]
-        if self.look > 0 and self.R > 0:
-            # the note at this step is not heard yet: draw candidates for it
-            mel = self.mel_sampler.draw(np.repeat(mel_logits, self.R, axis=0), temperature=1.0)
-            g = self.rt.feeds
-            g["prev_mel"][:] = mel
-            g["prev_on"][:] = 1
-            g["prev_chord"][:] = NO_CHORD
-            g["pos"][:] = (pos + 1) % steps_per_bar
-            g["style"][:] = self.style
-            g["cur_mel"][:] = 0
-            c2, *_ = self.rt.step(np.repeat(h1, self.R, axis=1))
-            c2[:, NO_CHORD] = -np.inf
-            log_softmax(c2, self.lpR)
-            self.score[0] += self.look * self.lpR.mean(axis=0)
-        n = self.n_heard
-        if n > 0:
-            self.tok[n - 1] = melody_token(prev_mel, prev_on)
-        self.tok_pos[n] = min(pos, POS_CLASSES - 1)
-        self.recalled = (-1, 0)
-        recalled = False  # the remembered melody joined this step's forecast
-        if pol.fit > 0:
-            # the note about to begin is not heard yet: how likely it is a tone of each
-            # chord's triad, by the model's melody head (rests left out), mixed with how
-            # much of the coming half bar each pitch class will fill (the look-ahead head)
-            # and, where the tune has come round again, with what followed before
-            # (kernels.choose.fit_scores does the arithmetic)
-            total = 0.0  # weight of the recalled forecast in q_mel; 0: nothing recalled
-            if pol.recall > 0 and pol.recall_votes is not None:
-                # every earlier passage that matches votes for what followed it
-                votes = recall_votes(self.tok, self.tok_pos, n, pol.recall_min, RECALL_MAX, pol.recall_span,
-                                     pol.recall_votes, self.q_mel)
-                total = float(self.q_mel.sum()) if votes > 0 else 0.0  # 0 where every continuation was a rest
-                if total > 0:
-                    self.recalled = (-1, votes)
-            elif pol.recall > 0:
-                # the longest match alone
-                self.recalled = recall(self.tok, self.tok_pos, n, pol.recall_min, RECALL_MAX)
-                j = self.recalled[0]
-                if j >= 0:
-                    self.q_mel[:] = 0.0
-                    w = 1.0
-                    for k in range(j, min(j + pol.recall_span, n)):
-                        t = self.tok[k]
-                        if t > 0:
-                            self.q_mel[(t - 1) >> 1] += w
-                            total += w
-                        w *= 0.5
-            recalled = total > 0
-            fit_scores(mel_logits[0], self.no_ahead if ahead is None else ahead[0],
-                       0.0 if ahead is None else float(pol.ahead), self.q_mel, total, float(pol.recall),
-                       TRIAD_TONES, float(pol.fit), self.p_mel, self.score[0])
-        if self.temperature > 0:
-            c = int(self.chord_sampler.draw(self.score, temperature=self.temperature, top_p=self.top_p)[0])
-        else:
-            c = argmax(self.score[0])
-        prev = self.prev_chord
-        if prev != NO_CHORD and c != prev:
-            margin = pol.stay + (pol.stay_offbeat if pos % 2 else 0.0) + (pol.stay_recalled if recalled else 0.0)
-            if (pol.fix is not None and prev_on and prev_mel >= 0 and not CHORD_TONES[prev, prev_mel]
-                    and CHORD_TONES[c, prev_mel]):
-                margin = pol.fix  # the note just heard clashes with the chord: correct now
-            if self.score[0, c] - self.score[0, prev] < margin:
-                c = prev
-        bass = argmax(bass_logits[0]) - 1
-        p = softmax_at(self.first_logits, c)
+        self.recalled = (rj, rl)
         return c, bass, p, h1
 
     def commit(self, chord: int, h_next: np.ndarray, inputs: tuple[int, int, int, int] | None = None) -> None:

@@ -440,6 +440,100 @@ def test_fit_scores_musical():
     assert score[Am] == pytest.approx(20.0) and score[C] == pytest.approx(0.0)
 
 
+def _policy(rng, fit, votes, fix) -> np.ndarray:
+    """A random ``decide_chord`` policy array: recall by votes or by the longest match, a fix
+    margin or None (NaN), the look-ahead read or not."""
+    from kernels import choose as k
+
+    prm = np.full(k.POLICY_FIELDS, np.nan)
+    prm[k.P_STAY], prm[k.P_STAY_OFFBEAT], prm[k.P_STAY_RECALLED] = rng.choice([0.0, 1.0, 2.0, 12.75], 3)
+    prm[k.P_FIX] = rng.choice([0.0, 0.5]) if fix else np.nan
+    prm[k.P_FIT], prm[k.P_AHEAD] = fit, rng.choice([0.0, 0.5])
+    prm[k.P_RECALL], prm[k.P_RECALL_MIN], prm[k.P_RECALL_SPAN] = rng.choice([0.0, 0.95]), rng.integers(2, 7), \
+        rng.integers(1, 4)
+    prm[k.P_RECALL_VOTES] = 2.0 if votes else np.nan
+    prm[k.P_RECALL_MAX] = 64
+    return prm
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), fit=st.sampled_from([0.0, 20.0, 72.0]), votes=st.booleans(),
+       fix=st.booleans(), fresh=st.booleans(), n=st.sampled_from([0, 1, 5, 40, 300]),
+       scale=st.sampled_from([0.5, 5.0]))
+def test_decide_chord_matches_its_reference(seed, fit, votes, fix, fresh, n, scale):
+    """The decoder's fused choice (kernels.choose.decide_chord) against its parts' numpy
+    references in turn: the same chord, bass note, match and tune memory, the same scores
+    and forecast within float32 rounding, for either policy shape (votes or the longest
+    match, a fix margin or none), a fresh step or one run before, a tune that repeats."""
+    from kernels.choose import decide_chord, decide_chord_ref
+    from live.model import CHORD_TONES
+
+    rng = np.random.default_rng(seed)
+    prm = _policy(rng, fit, votes, fix)
+    chord = (rng.standard_normal((1, 157)) * scale).astype(np.float32)
+    bass = rng.standard_normal((1, 13)).astype(np.float32)
+    mel = (rng.standard_normal((1, 13)) * scale).astype(np.float32)
+    ahead = rng.standard_normal(12).astype(np.float32)
+    phrase = rng.integers(0, 25, 12)  # an eight-step tune played over and over, a few notes changed
+    tok = np.zeros(2049, np.int64)
+    tok[:n] = np.resize(phrase, n)
+    tok[:n][rng.random(n) < 0.1] = rng.integers(0, 25)
+    tok_pos = np.resize(np.arange(8), 2049).astype(np.int64)
+    pos = int(rng.integers(0, 8))
+    tok_pos[n] = -1  # forecast writes it
+    prev = int(rng.choice([156, int(rng.integers(0, 156))]))
+    prev_mel, prev_on = int(rng.integers(-1, 12)), int(rng.integers(0, 2))
+    sides = []
+    for fn in (decide_chord, decide_chord_ref):
+        first, lp, score = np.zeros(157, np.float32), np.zeros((1, 157), np.float32), np.zeros((1, 157), np.float32)
+        if not fresh:  # a step run before: its scores are in lp already
+            lp[0] = np.log(np.full(157, 1 / 157, np.float32))
+            first[:] = chord[0]
+        args = [chord.copy(), bass, mel, ahead, fresh, first, lp, score, tok.copy(), tok_pos.copy(), n, pos,
+                pos % 2, prev_mel, prev_on, prev, prm, TRIAD_TONES, CHORD_TONES, np.zeros(12, np.float32),
+                np.zeros(12, np.float32)]
+        out = fn(*args)
+        sides.append((out, args))
+    (got, ga), (want, wa) = sides
+    assert (int(got[0]), int(got[1]), int(got[3]), int(got[4]), bool(got[5])) == \
+        (int(want[0]), int(want[1]), int(want[3]), int(want[4]), bool(want[5]))
+    assert got[2] == pytest.approx(want[2], rel=1e-6, abs=1e-9)
+    np.testing.assert_array_equal(ga[8], wa[8])  # the tune's memory: the step heard recorded
+    np.testing.assert_array_equal(ga[9], wa[9])
+    if n > 0:
+        assert ga[8][n - 1] == kernels.melody_token(prev_mel, prev_on)
+    assert ga[9][n] == pos
+    for i in (5, 6, 7, 19, 20):  # first, lp, score, p_mel, q_mel
+        np.testing.assert_allclose(ga[i], wa[i], rtol=1e-5, atol=1e-4)
+
+
+def test_decide_chord_stay_rule():
+    """The chord sounding is kept unless the best beats it by the margin: 1.5 nats ahead
+    changes at a stay of 1, not at 2, nor at 1 on an off-beat eighth with 1 more there; a
+    fix margin of 0 changes to a chord that holds the clashing note just heard."""
+    from kernels import choose as k
+    from kernels.choose import decide_chord
+    from live.model import CHORD_TONES
+
+    C, G = 0 * 13 + Q["maj"], 7 * 13 + Q["maj"]
+
+    def choose(stay, offbeat=0, fix=np.nan, prev_mel=-1):
+        prm = np.full(k.POLICY_FIELDS, np.nan)
+        prm[[k.P_STAY, k.P_STAY_OFFBEAT, k.P_STAY_RECALLED, k.P_FIT, k.P_RECALL]] = stay, 1.0, 0.0, 0.0, 0.0
+        prm[k.P_FIX] = fix
+        chord = np.full((1, 157), -20.0, np.float32)
+        chord[0, G], chord[0, C] = 1.5, 0.0
+        return decide_chord(chord, np.zeros((1, 13), np.float32), np.zeros((1, 13), np.float32),
+                            np.zeros(12, np.float32), True, np.zeros(157, np.float32), np.zeros((1, 157), np.float32),
+                            np.zeros((1, 157), np.float32), np.zeros(16, np.int64), np.zeros(16, np.int64), 0, 0,
+                            offbeat, prev_mel, 1, C, prm, TRIAD_TONES, CHORD_TONES, np.zeros(12, np.float32),
+                            np.zeros(12, np.float32))[0]
+
+    assert choose(1.0) == G and choose(2.0) == C and choose(1.0, offbeat=1) == C
+    assert choose(2.0, fix=0.0, prev_mel=11) == G  # B: in G major, not in C major
+    assert choose(2.0, fix=0.0, prev_mel=7) == C  # G is in both: no clash, the stay rule
+
+
 @settings(max_examples=100, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([0.1, 5.0, 80.0]))
 def test_softmax_at_matches_its_reference(seed, scale):

@@ -115,7 +115,7 @@ class FlatRuntime:
     """A model with no opinion: every chord and every next note equally likely, so only
     what the decoder remembers can move the band."""
 
-    batch, layers, hidden = 1, 1, 1
+    batch, layers, hidden, has_ahead = 1, 1, 1, False
 
     def __init__(self) -> None:
         from live.model import INPUTS

@@ -469,7 +469,7 @@ class ScriptedRuntime:
     head likes C major a little and any chord holding the last note heard more; the melody
     head expects the last note heard to go on. Its state is that last note."""
 
-    batch, layers, hidden = 1, 1, 1
+    batch, layers, hidden, has_ahead = 1, 1, 1, False
 
     def __init__(self) -> None:
         from live.model import INPUTS
