@@ -97,8 +97,8 @@ def warmup():
     prm[P_FIT] = 20.0
     tones = np.zeros((157, 12), dtype=np.float32)
     decide_chord(f157.copy(), np.zeros((1, 13), dtype=np.float32), np.zeros((1, 13), dtype=np.float32), f12, True,
-                 np.zeros(157, dtype=np.float32), f157.copy(), f157.copy(), toks.copy(), toks.copy(), 3, 0, 0, 2, 1, 156,
-                 prm, tones, tones, f12.copy(), f12.copy())
+                 np.zeros(157, dtype=np.float32), f157.copy(), f157.copy(), toks.copy(), toks.copy(), 3, 0, 0, 2, 1,
+                 156, prm, tones, tones, f12.copy(), f12.copy())
     rj, rl, recalled = forecast(np.zeros(13, dtype=np.float32), f12, toks.copy(), toks.copy(), 3, 0, 2, 1, prm, tones,
                                 f12.copy(), f12.copy(), np.zeros(157, dtype=np.float32))
     settle(np.zeros(157, dtype=np.float32), np.zeros(157, dtype=np.float32), np.zeros(13, dtype=np.float32), tones, 0,
