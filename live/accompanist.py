@@ -341,7 +341,7 @@ class RuleAccompanist:
         on_beat = ctx.slot % SLOTS_PER_BEAT == 0
         if ctx.mode == "chords" and ctx.slot % 2:
             chord = self._chord  # chords are taken on 8ths, not 16ths
-        changed = chord != self._chord and chord.root >= 0
+        changed = chord is not self._chord and chord != self._chord and chord.root >= 0
         if changed and not on_beat and ctx.mode in MELODY_MODES and self.change_on_beats_only:
             chord, changed = self._chord, False
         d = Decision(ctx.slot, chord)
@@ -375,7 +375,7 @@ class RuleAccompanist:
         return d
 
     def commit(self, decision: Decision) -> None:
-        if decision.chord != self._chord and decision.chord.root >= 0:
+        if decision.chord is not self._chord and decision.chord != self._chord and decision.chord.root >= 0:
             self._chord = decision.chord
             self._chord_since = decision.slot
         for key, v in decision.voicings.items():

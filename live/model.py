@@ -135,8 +135,9 @@ class ModelRuntime:
         #: and a CPU session has nothing to capture. None: the public call
         self._run_io = getattr(getattr(self.session, "_sess", None), "run_with_iobinding", None)
         self._feeds: dict[int, dict[str, np.ndarray]] = {}
-        # id(feeds) -> (feeds, its IO binding, the binding's C++ object or None)
-        self._bound: dict[int, tuple[dict, object, object]] = {}
+        # id(feeds) -> (feeds, its IO binding, its bound state array, the binding's C++ object
+        # or None)
+        self._bound: dict[int, tuple[dict, object, np.ndarray, object]] = {}
         self.feeds = self.feeds_for(batch)
         try:
             out = self.session.run(None, self.feeds)
@@ -161,7 +162,7 @@ class ModelRuntime:
             for o in self.session.get_outputs():
                 io.bind_output(o.name, "cpu")
             self._feeds[batch] = f
-            self._bound[id(f)] = (f, io, getattr(io, "_iobinding", None))
+            self._bound[id(f)] = (f, io, f["h"], getattr(io, "_iobinding", None))
         return self._feeds[batch]
 
     def zero_state(self, batch: int | None = None) -> np.ndarray:
@@ -176,15 +177,17 @@ class ModelRuntime:
         if bound is None or bound[0] is not f:  # a caller's own dict of inputs
             f["h"] = h
             return self.session.run(None, f)
-        if f["h"].shape != h.shape:  # never rebind: the bound array stays the one the session reads
+        hb = bound[2]
+        if hb.shape != h.shape:  # never rebind: the bound array stays the one the session reads
             return self.session.run(None, {**f, "h": h})
-        if h is not f["h"]:
-            np.copyto(f["h"], h)
-        if self._run_io is None or bound[2] is None:
+        if h is not hb:
+            np.copyto(hb, h)
+        io = bound[3]
+        if io is None or self._run_io is None:  # (a test switches the fast path off after binding)
             self.session.run_with_iobinding(bound[1])
             return bound[1].copy_outputs_to_cpu()
-        self._run_io(bound[2], None)
-        return bound[2].copy_outputs_to_cpu()
+        self._run_io(io, None)
+        return io.copy_outputs_to_cpu()
 
     def step(self, h: np.ndarray, feeds: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
         """Run one step on ``feeds`` (default ``self.feeds``; fill them first) from state ``h``:
@@ -541,6 +544,11 @@ def class_chord(c: int) -> tuple[int, int]:
     return (-1, -1) if c == NO_CHORD else (c // 13, c % 13)
 
 
+#: the band's ``Chord`` of each chord class, made once: a slot that keeps the chord hands the
+#: band the very object it holds, and the band's "did it change" test is an identity check
+CLASS_CHORDS = tuple(Chord(c // 13, c % 13) for c in range(NO_CHORD))
+
+
 def step_melody(snap, start: int, end: int) -> tuple[int, int]:
     """(pitch class, onset flag) of the melody in the step [start, end), as the model's
     data (live.train.data) defines it: the highest melody note sounding at the step's
@@ -638,8 +646,8 @@ class ModelAccompanist(RuleAccompanist):
             return super()._choose_chord(ctx)
         if self._proposal is None:
             return self._chord if ctx.again else super()._choose_chord(ctx)
-        root, qual = class_chord(self._proposal[1])
-        return Chord(root, qual) if root >= 0 else self._chord
+        c = self._proposal[1]
+        return self._chord if c == NO_CHORD else CLASS_CHORDS[c]
 
     def decide(self, ctx: SlotContext) -> Decision:
         self._proposal = None
