@@ -212,6 +212,15 @@ def bench_kernels() -> dict:
     t_mid = int(snap_on[48, 0])
     cs_in, cs_first = logits[:1].copy(), np.zeros(C, np.float32)
     cs_lp, cs_score = np.zeros((1, C), np.float32), np.zeros((1, C), np.float32)
+    # the decoder's whole choice after a step (pop's policy: the longest match recalled), over
+    # the full memory of the tune above
+    from live.model import CHORD_TONES, POLICIES, policy_params
+
+    dc_prm = policy_params(POLICIES[0], True)
+    dc_out = [np.zeros(C, np.float32), np.zeros((1, C), np.float32), np.zeros((1, C), np.float32)]
+    dc_mem = tune.copy(), tpos.copy()
+    dc_args = (cs_in, logits[1:2, :13].copy(), logits[:1, :13].copy(), ahead_row, True, *dc_out, *dc_mem, n, 3, 1,
+               4, 1, 0, dc_prm, TRIAD_TONES, CHORD_TONES, np.zeros(12, np.float32), np.zeros(12, np.float32))
     cases = {
         "melody_at (64 onsets)": (lambda: choose.melody_at(snap_on, snap_off, 60, t_mid, t_mid + 12000),
                                   lambda: choose.melody_at_ref(snap_on, snap_off, 60, t_mid, t_mid + 12000)),
@@ -225,6 +234,8 @@ def bench_kernels() -> dict:
                                lambda: choose.chord_scores_ref(cs_in, 156, cs_first, cs_lp, cs_score)),
         "fit_scores (the decoder's step)": (lambda: choose.fit_scores(*fit_args),
                                             lambda: choose.fit_scores_ref(*fit_args)),
+        f"decide_chord (the decoder's choice, {n} steps heard)": (lambda: choose.decide_chord(*dc_args),
+                                                                 lambda: choose.decide_chord_ref(*dc_args)),
         "softmax_at": (lambda: choose.softmax_at(logits[0], 5), lambda: choose.softmax_at_ref(logits[0], 5)),
         "chord_recognize": (lambda: chords.chord_recognize(w, 0), lambda: chords.chord_recognize_ref(w, 0)),
         "key_estimate": (lambda: key.key_estimate(state), lambda: key.key_estimate_ref(state)),
