@@ -43,7 +43,7 @@ import math
 import numba
 import numpy as np
 
-from .memory import melody_token, recall, recall_ref, recall_votes, recall_votes_ref
+from .memory import continuation, melody_token, recall, recall_ref, recall_votes, recall_votes_ref
 from .sampling import log_softmax, log_softmax_ref
 
 
@@ -261,16 +261,7 @@ def forecast(mel_logits, ahead, tok, tok_pos, n, pos, prev_mel, prev_on, prm, to
         if rj >= 0:
             for k in range(12):
                 q_mel[k] = 0.0
-            w = 1.0
-            end = rj + span
-            if end > n:
-                end = n
-            for k in range(rj, end):
-                t = tok[k]
-                if t > 0:
-                    q_mel[(t - 1) >> 1] += w
-                    total += w
-                w *= 0.5
+            total = continuation(tok, rj, n, span, 1.0, q_mel)
     fit_scores(mel_logits, ahead, prm[P_AHEAD], q_mel, total, rw, tones, fit, p_mel, score)
     return rj, rl, total > 0.0
 

@@ -108,16 +108,26 @@ def recall_votes(tok, pos, n, min_len, max_len, span, power, out):
         if length < min_len:
             continue
         votes += 1
-        w = float(length) ** power
-        end = j + span
-        if end > n:
-            end = n
-        for k in range(j, end):
-            t = tok[k]
-            if t > 0:
-                out[(t - 1) >> 1] += w
-            w *= 0.5
+        continuation(tok, j, n, span, float(length) ** power, out)
     return votes
+
+
+@numba.njit(nogil=True, cache=True)
+def continuation(tok, j, n, span, w, out):
+    """What followed a match at ``j``: ``w``, ``w / 2``, ``w / 4`` ... added to ``out[pc]`` for
+    the pitch classes of the steps ``j`` .. ``j + span - 1`` (only those before ``n``: heard).
+    Returns the weight added (a rest adds none)."""
+    added = 0.0
+    end = j + span
+    if end > n:
+        end = n
+    for k in range(j, end):
+        t = tok[k]
+        if t > 0:
+            out[(t - 1) >> 1] += w
+            added += w
+        w *= 0.5
+    return added
 
 
 def recall_votes_ref(tok: np.ndarray, pos: np.ndarray, n: int, min_len: int, max_len: int, span: int,
