@@ -227,7 +227,7 @@ def melody_at_ref(onsets, offs, melody_min, start, end):
 #: recall_votes, and the longest match the memory looks for)
 (P_STAY, P_STAY_OFFBEAT, P_STAY_RECALLED, P_FIX, P_FIT, P_AHEAD, P_RECALL, P_RECALL_MIN, P_RECALL_SPAN,
  P_RECALL_VOTES, P_RECALL_MAX) = range(11)
-POLICY_FIELDS = 11
+POLICY_FIELDS = P_RECALL_MAX + 1
 
 
 @numba.njit(nogil=True, cache=True)

@@ -399,8 +399,10 @@ class ChordDecoder:
         """
         # reactive (the note at the step's start is heard): the chord head hears it, no
         # forecast is needed, and the margins are the ones measured for that case
-        pol, prm = (self.policy, self._prm) if cur_mel < 0 else (HEARD_POLICY, self._heard_prm)
-        want_ahead = pol.fit > 0 and pol.ahead > 0 and self.rt.has_ahead
+        prm = self._prm if cur_mel < 0 else self._heard_prm
+        # the look-ahead head is read where the forecast is fitted and weighs it (its weight
+        # is 0 in ``prm`` where the model has no such head)
+        want_ahead = prm[_k.P_FIT] > 0 and prm[_k.P_AHEAD] > 0
         # the step's input (the style is the decoder's own, the policy follows from cur_mel)
         key = (prev_mel, prev_on, min(pos, POS_CLASSES - 1), cur_mel)
         hit = None
@@ -430,6 +432,7 @@ class ChordDecoder:
             else:
                 chord_logits, bass_logits, mel_logits, h1 = self.rt.step(self.h, self.f1)
         n = self.n_heard
+        ahead_row = self.no_ahead if ahead is None else ahead[0]
         if self.look > 0 or self.temperature > 0:
             # the parts of kernels.choose.decide_chord in turn: the anticipation adds to the
             # scores before the forecast, and a sampled chord is drawn from them
@@ -451,9 +454,8 @@ class ChordDecoder:
                 c2[:, NO_CHORD] = -np.inf
                 log_softmax(c2, self.lpR)
                 self.score[0] += self.look * self.lpR.mean(axis=0)
-            rj, rl, recalled = forecast(mel_logits[0], self.no_ahead if ahead is None else ahead[0], self.tok,
-                                        self.tok_pos, n, key[2], prev_mel, prev_on, prm, TRIAD_TONES, self.p_mel,
-                                        self.q_mel, self.score[0])
+            rj, rl, recalled = forecast(mel_logits[0], ahead_row, self.tok, self.tok_pos, n, key[2], prev_mel,
+                                        prev_on, prm, TRIAD_TONES, self.p_mel, self.q_mel, self.score[0])
             if self.temperature > 0:
                 c = int(self.chord_sampler.draw(self.score, temperature=self.temperature, top_p=self.top_p)[0])
             else:
@@ -464,7 +466,7 @@ class ChordDecoder:
             # scores, the tune's memory, the forecast's fit, the stay rule, bass and
             # probability: one kernel call (kernels.choose.decide_chord)
             c, bass, p, rj, rl, recalled = decide_chord(
-                chord_logits, bass_logits, mel_logits, self.no_ahead if ahead is None else ahead[0], hit is None,
+                chord_logits, bass_logits, mel_logits, ahead_row, hit is None,
                 self.first_logits, self.lp1, self.score, self.tok, self.tok_pos, n, key[2], pos % 2, prev_mel,
                 prev_on, self.prev_chord, prm, TRIAD_TONES, CHORD_TONES, self.p_mel, self.q_mel)
         if hit is None:
