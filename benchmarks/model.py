@@ -457,6 +457,76 @@ def write_decision_chart(samples: dict, goal_us: float, out: Path, live: dict | 
     plt.close(fig)
 
 
+def _timer_interrupts() -> list[int]:
+    """Local timer interrupts so far, per CPU (/proc/interrupts' LOC row; [] where unreadable)."""
+    try:
+        for line in Path("/proc/interrupts").read_text().splitlines():
+            if line.strip().startswith("LOC:"):
+                return [int(x) for x in line.split()[1:] if x.isdigit()]
+    except OSError:
+        pass
+    return []
+
+
+def _spin(n: int) -> int:
+    """Fixed work: ``n`` rounds of integer arithmetic, the same every call."""
+    x = 0
+    for i in range(n):
+        x = (x + i * 7) & 0xFFFF
+    return x
+
+
+def bench_machine(decision_us: float, seconds: float = 2.0) -> dict:
+    """What this machine takes from a busy core, measured beside the decisions.
+
+    ``interruptions``: a loop that only reads the clock, on one CPU, for ``seconds``:
+    each gap over 3 us (the loop's own turn is ~0.1 us) is time the core spent elsewhere
+    (the kernel's timer tick, the hypervisor); their count a second by length, the share
+    of time lost, and the timer interrupts the CPU took meanwhile. ``fixed_work``: a
+    computation that does the same work every call, sized to ``decision_us`` (the model
+    slots' p50), timed as the decisions are: its p99 over its p50 is what this machine
+    adds to any work of that length, the decisions' tail beside it."""
+    import os
+
+    cpus = os.sched_getaffinity(0)
+    cpu = max(cpus)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        loc0 = _timer_interrupts()
+        gaps = []
+        clock = time.perf_counter_ns
+        prev = clock()
+        end = prev + int(seconds * 1e9)
+        while prev < end:
+            now = clock()
+            if now - prev > 3000:
+                gaps.append(now - prev)
+            prev = now
+        loc1 = _timer_interrupts()
+    finally:
+        os.sched_setaffinity(0, cpus)
+    g = np.array(gaps, float) / 1000.0
+    buckets = {}
+    for lo, hi in ((3, 10), (10, 20), (20, 40), (40, 80), (80, 160), (160, None)):
+        m = (g >= lo) & (g < hi) if hi else g >= lo
+        buckets[f"{lo}-{hi}us" if hi else f">={lo}us"] = round(float(m.sum()) / seconds, 1)
+    ticks = (loc1[cpu] - loc0[cpu]) / seconds if len(loc0) > cpu and len(loc1) > cpu else None
+    n = 1000
+    took = []
+    for _ in range(9):  # the first call warms the loop; the median of the rest sizes it
+        t0 = time.perf_counter_ns()
+        _spin(n)
+        took.append(time.perf_counter_ns() - t0)
+    per = max(1e-3, float(np.median(took[1:])) / 1000.0 / n)
+    rounds = max(1, int(decision_us / per))
+    fixed = timed(lambda: _spin(rounds), 2000)
+    return {"interruptions": {"seconds": seconds, "cpu": cpu, "per_second_by_length": buckets,
+                              "time_lost_share": round(float(g.sum()) / (seconds * 1e6), 4),
+                              "timer_interrupts_per_second": ticks},
+            "fixed_work": fixed | {"sized_to_us": round(decision_us, 1),
+                                   "p99_over_p50": round(fixed["p99_us"] / fixed["p50_us"], 2)}}
+
+
 def bench_answer(model: Path) -> dict:
     """``Melodist.continue_steps`` as the duet calls it once per phrase: the model hears the
     phrase, then writes the answer with 8 rollouts; a 2-bar phrase answered in 2 bars, and
@@ -511,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     print("planner decision ...", flush=True)
     samples: dict = {}
     res["decision"] = bench_decision(model, float_model, samples)
+    print("machine ...", flush=True)
+    res["machine"] = bench_machine(res["decision"]["decision_every_slot"]["model_slots"]["p50_us"])
     print("duet answer ...", flush=True)
     res["answer"] = bench_answer(model)
     print("cold start ...", flush=True)
@@ -543,6 +615,12 @@ def main(argv: list[str] | None = None) -> int:
               f"max {d['max_us']:.0f} us; slots running the model p50 {m['p50_us']:.0f} p99 {m['p99_us']:.0f} us, "
               f"keeping the chord p50 {kp['p50_us']:.0f} p99 {kp['p99_us']:.0f} us (goal p99 <= 200 us); "
               f"{d['chord_changes_per_bar']:.2f} chord changes a bar")
+    mi, fw = res["machine"]["interruptions"], res["machine"]["fixed_work"]
+    ms = res["decision"]["decision_every_slot"]["model_slots"]
+    print(f"machine: gaps a second on a busy core {mi['per_second_by_length']}, "
+          f"{100 * mi['time_lost_share']:.1f}% of its time, timer interrupts {mi['timer_interrupts_per_second']}/s; "
+          f"fixed work of {fw['sized_to_us']:.0f} us p50 {fw['p50_us']:.0f} p99 {fw['p99_us']:.0f} us "
+          f"(x{fw['p99_over_p50']:.2f}; the model slots x{ms['p99_us'] / ms['p50_us']:.2f})")
     sb = res["decision"]["onnx_step_in_band"]
     print(f"ONNX step inside the band's decisions p50 {sb['inside_decisions']['p50_us']:.0f} us p99 "
           f"{sb['inside_decisions']['p99_us']:.0f} us; alone p50 {sb['alone']['p50_us']:.0f} p99 "

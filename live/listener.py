@@ -25,9 +25,11 @@ from kernels.listen import ring_tail, zone_summary
 ONSET_CAPACITY = 256  # power of two
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Snapshot:
-    """An immutable copy of the listener, taken by the planner."""
+    """A copy of the listener, taken by the planner and never changed after (not frozen:
+    a frozen dataclass's ``__init__`` costs a call of ``object.__setattr__`` a field, and
+    the planner takes one a slot)."""
 
     version: int
     chord_zone: np.ndarray  # float64[12], pitch-class weights of sounding chord-zone notes

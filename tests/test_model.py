@@ -307,6 +307,40 @@ def test_the_step_in_band_benchmark_times_one_step_per_eighth_and_unwraps_the_se
     assert rt._run_io is None or rt._run_io == rt.session._sess.run_with_iobinding
 
 
+def test_the_machine_row_counts_the_time_the_core_spends_elsewhere():
+    """benchmarks.model's machine row: a clock-reading loop counts the gaps in it as time
+    the core spent elsewhere. A thread that takes the interpreter from it every switch
+    interval (5 ms) must show up as long gaps; the loop leaves the CPU affinity as it was,
+    and the fixed work is sized to the figure asked for."""
+    import os
+    import threading
+
+    from benchmarks.model import _timer_interrupts, bench_machine
+
+    stop = threading.Event()
+
+    def busy():
+        x = 0
+        while not stop.is_set():
+            x = (x + 1) & 0xFFFF
+
+    before = os.sched_getaffinity(0)
+    other = threading.Thread(target=busy, daemon=True)
+    other.start()
+    try:
+        r = bench_machine(20.0, seconds=0.3)
+    finally:
+        stop.set()
+        other.join()
+    assert os.sched_getaffinity(0) == before
+    gaps = r["interruptions"]["per_second_by_length"]
+    assert gaps[">=160us"] >= 10, gaps  # ~5 ms each, about 30 in 0.3 s
+    assert r["interruptions"]["time_lost_share"] > 0.2
+    if _timer_interrupts():  # Linux: the CPU's timer interrupts were read
+        assert r["interruptions"]["timer_interrupts_per_second"] is not None
+    assert r["fixed_work"]["n"] == 2000 and r["fixed_work"]["sized_to_us"] == 20.0
+
+
 def test_a_step_through_the_sessions_own_run_equals_the_public_call():
     """ModelRuntime runs a bound step on the session's C++ objects (skipping onnxruntime's
     Python checks); the outputs are the public call's, step after step with carried state."""
