@@ -376,10 +376,10 @@ class RuleAccompanist:
                 continue
             elif role == "bass":
                 self._bass(ctx, style, part, chord, s, section.bass[step],
-                           changed and restrike(style, section, part, changed), d)
+                           restrike(style, section, part, changed), d)
             else:
                 self._chordal(ctx, style, part, chord, s, section.hits(role)[step],
-                              changed and restrike(style, section, part, changed), d)
+                              restrike(style, section, part, changed), d)
         return d
 
     def commit(self, decision: Decision) -> None:
@@ -415,8 +415,7 @@ class RuleAccompanist:
             v = min(127, max(1, int(v * self._vel_scale + 0.5)))
         if jitter <= 0:
             return v
-        v += int(self._u() * (2 * jitter + 1)) - jitter
-        return 127 if v > 127 else (1 if v < 1 else v)
+        return min(127, max(1, v + int(self._u() * (2 * jitter + 1)) - jitter))
 
     def _timekeeper(self, section: Section) -> tuple[int, int]:
         """The section's hi-hat, ride or shaker (its most used) and a soft velocity for
